@@ -1,0 +1,630 @@
+package schemas
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// SyntaxError is a message that is not one well-formed JSON object.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("malformed JSON at byte %d: %s", e.Offset, e.Msg)
+}
+
+// Decoder decodes schema v1 events. It is strict (unknown fields, wrong
+// types and duplicate fields are violations) and fast: all of an event's
+// strings share one allocation. A Decoder is not safe for concurrent use;
+// reuse one per goroutine.
+type Decoder struct {
+	buf     []byte // unescaped string bytes of the event being decoded
+	spans   [numStrings]span
+	present uint32
+}
+
+type span struct{ off, end int }
+
+// String fields, in the order of their spans.
+const (
+	sEventID = iota
+	sTime
+	sTenant
+	sTaskID
+	sTaskType
+	sApp
+	sProvider
+	sModel
+	sOperation
+	sStatus
+	numStrings
+)
+
+const (
+	fTaskDone = numStrings + iota
+	fLatency
+	fUsage
+	fAttributes
+	numFields
+)
+
+// topField and usageField map field names to indexes; a switch on a string
+// compiles to length-and-compare code and needs no hashing.
+func topField(k string) int {
+	switch k {
+	case "event_id":
+		return sEventID
+	case "time":
+		return sTime
+	case "tenant":
+		return sTenant
+	case "task_id":
+		return sTaskID
+	case "task_type":
+		return sTaskType
+	case "app":
+		return sApp
+	case "provider":
+		return sProvider
+	case "model":
+		return sModel
+	case "operation":
+		return sOperation
+	case "status":
+		return sStatus
+	case "task_done":
+		return fTaskDone
+	case "latency_ms":
+		return fLatency
+	case "usage":
+		return fUsage
+	case "attributes":
+		return fAttributes
+	}
+	return -1
+}
+
+var usageFieldNames = [...]string{"input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens"}
+
+func usageField(k string) int {
+	for i, n := range usageFieldNames {
+		if n == k {
+			return i
+		}
+	}
+	return -1
+}
+
+var stringFieldNames = [numStrings]string{"event_id", "time", "tenant", "task_id", "task_type", "app", "provider", "model", "operation", "status"}
+
+// Decode parses data into e and validates it. It returns a *SyntaxError for
+// malformed JSON and a *ValidationError listing every violation otherwise.
+func (d *Decoder) Decode(data []byte, e *Event) error {
+	*e = Event{}
+	if len(data) > MaxMessageBytes {
+		return &ValidationError{[]Violation{{"", fmt.Sprintf("message larger than %d bytes", MaxMessageBytes)}}}
+	}
+	d.buf, d.present = d.buf[:0], 0
+	var v ValidationError
+	p := parser{data: data}
+	if err := p.open(); err != nil {
+		return err
+	}
+	for {
+		key, more, err := p.next()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if err := d.topField(&p, key, e, &v); err != nil {
+			return err
+		}
+	}
+	p.ws()
+	if p.i != len(data) {
+		return p.fail("trailing data after the event object")
+	}
+	d.finishStrings(e, &v)
+	e.ApplyDefaults()
+	e.check(&v)
+	if len(v.Violations) > 0 {
+		v.dedupe()
+		return &v
+	}
+	return nil
+}
+
+// dedupe keeps the first violation of each field: a field with a wrong type
+// is not also reported as missing.
+func (e *ValidationError) dedupe() {
+	out := e.Violations[:0]
+	for _, x := range e.Violations {
+		dup := false
+		for _, y := range out {
+			dup = dup || x.Field == y.Field
+		}
+		if !dup {
+			out = append(out, x)
+		}
+	}
+	e.Violations = out
+}
+
+func (d *Decoder) topField(p *parser, key []byte, e *Event, v *ValidationError) error {
+	f := topField(bytesToString(key))
+	if f < 0 {
+		v.add(string(key), "unknown field")
+		return p.skip()
+	}
+	if d.present&(1<<f) != 0 {
+		v.add(string(key), "duplicate field")
+	}
+	d.present |= 1 << f
+	if p.literal("null") { // null means absent; required fields then report "required"
+		d.present &^= 1 << f
+		return nil
+	}
+	switch {
+	case f < numStrings:
+		if p.peek() != '"' {
+			v.add(stringFieldNames[f], "want a string")
+			return p.skip()
+		}
+		off := len(d.buf)
+		var err error
+		if d.buf, err = p.str(d.buf); err != nil {
+			return err
+		}
+		d.spans[f] = span{off, len(d.buf)}
+	case f == fTaskDone:
+		b, ok, err := p.boolean()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			v.add("task_done", "want true or false")
+		}
+		e.TaskDone = b
+	case f == fLatency:
+		n, ok, err := p.integer()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			v.add("latency_ms", "want an integer")
+		}
+		e.LatencyMs = n
+	case f == fUsage:
+		if p.peek() != '{' {
+			v.add("usage", "want an object")
+			return p.skip()
+		}
+		return d.usage(p, &e.Usage, v)
+	case f == fAttributes:
+		return d.attributes(p, e, v)
+	}
+	return nil
+}
+
+func (d *Decoder) usage(p *parser, u *Usage, v *ValidationError) error {
+	var seen uint8
+	if err := p.open(); err != nil {
+		return err
+	}
+	for {
+		key, more, err := p.next()
+		if err != nil || !more {
+			return err
+		}
+		i := usageField(bytesToString(key))
+		if i < 0 {
+			v.add("usage."+string(key), "unknown field")
+			if err := p.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		if seen&(1<<i) != 0 {
+			v.add("usage."+string(key), "duplicate field")
+		}
+		seen |= 1 << i
+		n, ok, err := p.integer()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			v.add("usage."+string(key), "want an integer")
+		}
+		*[...]*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadTokens, &u.CacheWriteTokens, &u.CacheWrite1hTokens, &u.ReasoningTokens}[i] = n
+	}
+}
+
+func (d *Decoder) attributes(p *parser, e *Event, v *ValidationError) error {
+	if p.peek() != '{' {
+		v.add("attributes", "want an object of strings")
+		return p.skip()
+	}
+	e.Attributes = map[string]string{}
+	if err := p.open(); err != nil {
+		return err
+	}
+	for {
+		key, more, err := p.next()
+		if err != nil || !more {
+			return err
+		}
+		k := string(key)
+		if p.peek() != '"' {
+			v.add("attributes."+k, "want a string")
+			if err := p.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		val, err := p.str(nil)
+		if err != nil {
+			return err
+		}
+		e.Attributes[k] = string(val)
+	}
+}
+
+// finishStrings turns the spans into strings sharing one allocation.
+func (d *Decoder) finishStrings(e *Event, v *ValidationError) {
+	all := string(d.buf)
+	get := func(i int) string {
+		if d.present&(1<<i) == 0 {
+			return ""
+		}
+		return all[d.spans[i].off:d.spans[i].end]
+	}
+	e.EventID, e.Tenant, e.TaskID, e.TaskType = get(sEventID), get(sTenant), get(sTaskID), get(sTaskType)
+	e.App, e.Provider, e.Model = get(sApp), get(sProvider), get(sModel)
+	e.Operation, e.Status = get(sOperation), get(sStatus)
+	if ts := get(sTime); ts != "" {
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			v.add("time", "want RFC 3339 such as 2025-06-01T12:00:00Z, got %q", ts)
+		}
+		e.Time = t
+	}
+}
+
+// parser is a minimal strict JSON reader over one message.
+type parser struct {
+	data  []byte
+	i     int
+	first bool // just after '{'
+}
+
+func (p *parser) fail(msg string) error { return &SyntaxError{p.i, msg} }
+
+func (p *parser) ws() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) peek() byte {
+	p.ws()
+	if p.i < len(p.data) {
+		return p.data[p.i]
+	}
+	return 0
+}
+
+// open consumes '{'; next then yields each field name, leaving the parser
+// at its value, which the caller must consume.
+func (p *parser) open() error {
+	if p.peek() != '{' {
+		return p.fail("want an object")
+	}
+	p.i++
+	p.first = true
+	return nil
+}
+
+// next returns the next field name, or more=false after the closing '}'.
+// The name aliases the input when it has no escapes.
+func (p *parser) next() (key []byte, more bool, err error) {
+	c := p.peek()
+	if !p.first {
+		switch c {
+		case ',':
+			p.i++
+			c = p.peek()
+		case '}':
+			p.i++
+			return nil, false, nil
+		default:
+			return nil, false, p.fail("want ',' or '}'")
+		}
+	} else if c == '}' {
+		p.i++
+		p.first = false
+		return nil, false, nil
+	}
+	p.first = false
+	if c != '"' {
+		return nil, false, p.fail("want a field name")
+	}
+	if key, err = p.rawStr(); err != nil {
+		return nil, false, err
+	}
+	if p.peek() != ':' {
+		return nil, false, p.fail("want ':' after a field name")
+	}
+	p.i++
+	return key, true, nil
+}
+
+// rawStr returns the string at p, aliasing the input when it has no
+// escapes and copying otherwise.
+func (p *parser) rawStr() ([]byte, error) {
+	if span, ok := p.plain(); ok {
+		return span, nil
+	}
+	return p.str(nil)
+}
+
+// str appends the unescaped JSON string at p to dst.
+func (p *parser) str(dst []byte) ([]byte, error) {
+	if span, ok := p.plain(); ok {
+		return append(dst, span...), nil
+	}
+	p.i++ // opening quote
+	start := p.i
+	for p.i < len(p.data) {
+		c := p.data[p.i]
+		switch {
+		case c == '"':
+			dst = append(dst, p.data[start:p.i]...)
+			p.i++
+			return dst, nil
+		case c == '\\':
+			dst = append(dst, p.data[start:p.i]...)
+			var err error
+			if dst, err = p.escape(dst); err != nil {
+				return nil, err
+			}
+			start = p.i
+		case c < 0x20:
+			return nil, p.fail("control character in string")
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(p.data[p.i:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, p.fail("invalid UTF-8 in string")
+			}
+			p.i += size
+		default:
+			p.i++
+		}
+	}
+	return nil, p.fail("unterminated string")
+}
+
+// plain is the fast path for strings without escapes or control bytes: it
+// finds the closing quote with a vectorised search and returns the span.
+func (p *parser) plain() ([]byte, bool) {
+	rest := p.data[p.i+1:]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return nil, false
+	}
+	span := rest[:j]
+	ascii := true
+	for _, c := range span {
+		if c < 0x20 || c == '\\' {
+			return nil, false
+		}
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	if !ascii && !utf8.Valid(span) {
+		return nil, false
+	}
+	p.i += j + 2
+	return span, true
+}
+
+func (p *parser) escape(dst []byte) ([]byte, error) {
+	if p.i+1 >= len(p.data) {
+		return nil, p.fail("unterminated escape")
+	}
+	c := p.data[p.i+1]
+	p.i += 2
+	switch c {
+	case '"', '\\', '/':
+		return append(dst, c), nil
+	case 'b':
+		return append(dst, '\b'), nil
+	case 'f':
+		return append(dst, '\f'), nil
+	case 'n':
+		return append(dst, '\n'), nil
+	case 'r':
+		return append(dst, '\r'), nil
+	case 't':
+		return append(dst, '\t'), nil
+	case 'u':
+		r, ok := p.hex4()
+		if !ok {
+			return nil, p.fail("bad \\u escape")
+		}
+		if r >= 0xD800 && r < 0xDC00 && p.i+1 < len(p.data) && p.data[p.i] == '\\' && p.data[p.i+1] == 'u' {
+			p.i += 2
+			lo, ok := p.hex4()
+			if !ok {
+				return nil, p.fail("bad \\u escape")
+			}
+			r = utf16Pair(r, lo)
+		}
+		return utf8.AppendRune(dst, r), nil
+	}
+	return nil, p.fail("unknown escape")
+}
+
+func utf16Pair(hi, lo rune) rune {
+	if lo < 0xDC00 || lo > 0xDFFF {
+		return utf8.RuneError
+	}
+	return (hi-0xD800)<<10 + (lo - 0xDC00) + 0x10000
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if p.i+4 > len(p.data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.data[p.i : p.i+4] {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	p.i += 4
+	return r, true
+}
+
+// integer reads a JSON number; ok is false (and the value skipped) when it
+// is valid JSON but not an integer in int64 range, or not a number at all.
+func (p *parser) integer() (int64, bool, error) {
+	c := p.peek()
+	if c != '-' && (c < '0' || c > '9') {
+		return 0, false, p.skip()
+	}
+	start := p.i
+	if err := p.number(); err != nil {
+		return 0, false, err
+	}
+	n, err := strconv.ParseInt(bytesToString(p.data[start:p.i]), 10, 64)
+	return n, err == nil, nil
+}
+
+func (p *parser) number() error {
+	start := p.i
+	if p.i < len(p.data) && p.data[p.i] == '-' {
+		p.i++
+	}
+	digits := func() int {
+		s := p.i
+		for p.i < len(p.data) && p.data[p.i] >= '0' && p.data[p.i] <= '9' {
+			p.i++
+		}
+		return p.i - s
+	}
+	if digits() == 0 {
+		return p.fail("bad number")
+	}
+	if p.i < len(p.data) && p.data[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return p.fail("bad number")
+		}
+	}
+	if p.i < len(p.data) && (p.data[p.i] == 'e' || p.data[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.data) && (p.data[p.i] == '+' || p.data[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return p.fail("bad number")
+		}
+	}
+	if p.i-start > 1 && p.data[start] == '0' && p.data[start+1] >= '0' && p.data[start+1] <= '9' {
+		return p.fail("leading zero in number")
+	}
+	return nil
+}
+
+func (p *parser) boolean() (bool, bool, error) {
+	switch {
+	case p.literal("true"):
+		return true, true, nil
+	case p.literal("false"):
+		return false, true, nil
+	}
+	return false, false, p.skip()
+}
+
+func (p *parser) literal(s string) bool {
+	p.ws()
+	if len(p.data)-p.i >= len(s) && string(p.data[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+var errDepth = errors.New("nesting too deep")
+
+// skip consumes any JSON value.
+func (p *parser) skip() error { return p.skipDepth(0) }
+
+func (p *parser) skipDepth(depth int) error {
+	if depth > 32 {
+		return p.fail(errDepth.Error())
+	}
+	switch c := p.peek(); {
+	case c == '"':
+		_, err := p.str(nil)
+		return err
+	case c == '{':
+		if err := p.open(); err != nil {
+			return err
+		}
+		for {
+			_, more, err := p.next()
+			if err != nil || !more {
+				return err
+			}
+			if err := p.skipDepth(depth + 1); err != nil {
+				return err
+			}
+		}
+	case c == '[':
+		p.i++
+		if p.peek() == ']' {
+			p.i++
+			return nil
+		}
+		for {
+			if err := p.skipDepth(depth + 1); err != nil {
+				return err
+			}
+			switch p.peek() {
+			case ',':
+				p.i++
+			case ']':
+				p.i++
+				return nil
+			default:
+				return p.fail("want ',' or ']'")
+			}
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	case p.literal("true"), p.literal("false"), p.literal("null"):
+		return nil
+	}
+	return p.fail("want a JSON value")
+}

@@ -1,0 +1,203 @@
+package schemas
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+const validEvent = `{"event_id":"01J9ZK3Q8R","time":"2025-06-01T12:00:00.5Z","tenant":"acme","task_id":"run-7","task_type":"code-review",
+ "task_done":true,"app":"reviewer","provider":"anthropic","model":"claude-sonnet-4-5","operation":"chat","status":"ok","latency_ms":812,
+ "usage":{"input_tokens":12000,"output_tokens":900,"cache_read_tokens":8000,"cache_write_tokens":1000,"cache_write_1h_tokens":200,"reasoning_tokens":300},
+ "attributes":{"region":"eu"}}`
+
+func TestDecodeValidEvent(t *testing.T) {
+	var d Decoder
+	var e Event
+	if err := d.Decode([]byte(validEvent), &e); err != nil {
+		t.Fatal(err)
+	}
+	want := Event{EventID: "01J9ZK3Q8R", Time: time.Date(2025, 6, 1, 12, 0, 0, 5e8, time.UTC), Tenant: "acme", TaskID: "run-7",
+		TaskType: "code-review", TaskDone: true, App: "reviewer", Provider: "anthropic", Model: "claude-sonnet-4-5",
+		Operation: "chat", Status: "ok", LatencyMs: 812,
+		Usage:      Usage{InputTokens: 12000, OutputTokens: 900, CacheReadTokens: 8000, CacheWriteTokens: 1000, CacheWrite1hTokens: 200, ReasoningTokens: 300},
+		Attributes: map[string]string{"region": "eu"}}
+	if !reflect.DeepEqual(e, want) {
+		t.Fatalf("got  %+v\nwant %+v", e, want)
+	}
+}
+
+func TestDecodeAppliesDefaults(t *testing.T) {
+	var d Decoder
+	var e Event
+	err := d.Decode([]byte(`{"event_id":"e1","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"openai","model":"gpt-4o","task_id":null}`), &e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.TaskID != "e1" || e.Operation != "chat" || e.Status != "ok" || e.Usage != (Usage{}) {
+		t.Fatalf("defaults not applied: %+v", e)
+	}
+}
+
+func TestDecodeReportsEveryViolation(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string
+		want  []string // field paths
+	}{
+		{"missing required fields are each named", `{}`, []string{"event_id", "model", "provider", "tenant", "time"}},
+		{"unknown top-level fields are rejected", `{"event_id":"e","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m","prompt":"secret"}`, []string{"prompt"}},
+		{"bad tenant characters and a bad time", `{"event_id":"e","time":"yesterday","tenant":"a b","provider":"p","model":"m"}`, []string{"tenant", "time"}},
+		{"wrong types are named by path", `{"event_id":1,"time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m","latency_ms":1.5,"task_done":"yes","usage":{"input_tokens":"9"}}`,
+			[]string{"event_id", "latency_ms", "task_done", "usage.input_tokens"}},
+		{"impossible usage is a violation", `{"event_id":"e","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m","usage":{"input_tokens":5,"cache_read_tokens":4,"cache_write_tokens":2,"cache_write_1h_tokens":3,"output_tokens":1,"reasoning_tokens":2}}`,
+			[]string{"usage", "usage.cache_write_1h_tokens", "usage.reasoning_tokens"}},
+		{"token counts out of range", `{"event_id":"e","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m","usage":{"input_tokens":-1,"output_tokens":1000000001,"cache_reads":1}}`,
+			[]string{"usage.cache_reads", "usage.input_tokens", "usage.output_tokens"}},
+		{"status outside ok/error, negative latency, duplicate field", `{"event_id":"e","event_id":"f","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m","status":"fine","latency_ms":-3}`,
+			[]string{"event_id", "latency_ms", "status"}},
+		{"too many attributes", `{"event_id":"e","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m","attributes":{` + manyAttrs(17) + `}}`, []string{"attributes"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d Decoder
+			var e Event
+			err := d.Decode([]byte(tt.input), &e)
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %v, want a validation error", err)
+			}
+			var got []string
+			for _, v := range ve.Violations {
+				got = append(got, v.Field)
+			}
+			sort.Strings(got)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("violations %v, want %v (%v)", got, tt.want, err)
+			}
+		})
+	}
+}
+
+func manyAttrs(n int) string {
+	var parts []string
+	for i := range n {
+		parts = append(parts, `"k`+string(rune('a'+i))+`":"v"`)
+	}
+	return strings.Join(parts, ",")
+}
+
+func TestDecodeRejectsMalformedJSON(t *testing.T) {
+	for _, in := range []string{``, `{`, `{"event_id":"e"`, `[]`, `{"a":1}{}`, `{"event_id":"\x01"}`, `{"event_id":"e",}`, "{\"event_id\":\"\xff\"}", `{"latency_ms":01}`} {
+		var d Decoder
+		var e Event
+		err := d.Decode([]byte(in), &e)
+		var se *SyntaxError
+		if !errors.As(err, &se) {
+			t.Errorf("%q: got %v, want a syntax error", in, err)
+		}
+	}
+}
+
+func TestEncodeRoundTrips(t *testing.T) {
+	var d Decoder
+	var e Event
+	if err := d.Decode([]byte(validEvent), &e); err != nil {
+		t.Fatal(err)
+	}
+	e.App = "quote\" back\\slash \n tab\t \u2603 \x01"
+	b := AppendJSON(nil, &e)
+	var back Event
+	if err := d.Decode(b, &back); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if !reflect.DeepEqual(back, e) {
+		t.Fatalf("round trip changed the event:\n%+v\n%+v", e, back)
+	}
+	if !json.Valid(b) {
+		t.Fatalf("encoder wrote invalid JSON: %s", b)
+	}
+}
+
+// The JSON Schema file and the decoder must name the same fields.
+func TestJSONSchemaMatchesDecoder(t *testing.T) {
+	raw, err := os.ReadFile("event.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Required   []string `json:"required"`
+		Properties map[string]struct {
+			Properties map[string]any `json:"properties"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	var schemaTop, decTop, schemaUsage, decUsage []string
+	for k := range s.Properties {
+		schemaTop = append(schemaTop, k)
+	}
+	for k := range s.Properties {
+		if topField(k) >= 0 {
+			decTop = append(decTop, k)
+		}
+	}
+	if len(s.Properties) != numFields {
+		t.Errorf("schema has %d properties, decoder %d", len(s.Properties), numFields)
+	}
+	for k := range s.Properties["usage"].Properties {
+		schemaUsage = append(schemaUsage, k)
+	}
+	decUsage = append(decUsage, usageFieldNames[:]...)
+	for _, l := range [][]string{schemaTop, decTop, schemaUsage, decUsage, s.Required} {
+		sort.Strings(l)
+	}
+	if !reflect.DeepEqual(schemaTop, decTop) || !reflect.DeepEqual(schemaUsage, decUsage) {
+		t.Fatalf("schema fields %v / %v, decoder fields %v / %v", schemaTop, schemaUsage, decTop, decUsage)
+	}
+	var d Decoder
+	var e Event
+	ve := &ValidationError{}
+	if !errors.As(d.Decode([]byte(`{}`), &e), &ve) || len(ve.Violations) != len(s.Required) {
+		t.Fatalf("required fields in schema %v, decoder reports %v", s.Required, ve.Violations)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(validEvent))
+	f.Add([]byte(`{"event_id":"\ud83d\ude00","usage":{"input_tokens":1e3}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var d Decoder
+		var e Event
+		if err := d.Decode(data, &e); err != nil {
+			return
+		}
+		// A valid event must survive encode/decode unchanged.
+		var back Event
+		if err := d.Decode(AppendJSON(nil, &e), &back); err != nil {
+			t.Fatalf("re-decode of %q failed: %v", data, err)
+		}
+		if !back.Time.Equal(e.Time) || back.EventID != e.EventID || back.Usage != e.Usage {
+			t.Fatalf("round trip changed %q", data)
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	data := []byte(`{"event_id":"01J9ZK3Q8R6W1M2N3P4Q5R6S7T","time":"2025-06-01T12:00:00.123Z","tenant":"acme","task_id":"run-7","task_type":"code-review","app":"reviewer","provider":"anthropic","model":"claude-sonnet-4-5","latency_ms":812,"usage":{"input_tokens":12000,"output_tokens":900,"cache_read_tokens":8000,"reasoning_tokens":300}}`)
+	var d Decoder
+	var e Event
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for range b.N {
+		if err := d.Decode(data, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
