@@ -23,6 +23,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"prices", "price requests with the effective-dated catalog (cost, lookup, validate, unknown)", runPrices},
+		{"migrate", "create or upgrade the ClickHouse tables and views", runMigrate},
 	}
 }
 

@@ -1,0 +1,5 @@
+// Package sink owns everything that writes to ClickHouse: connections that
+// work with 18.16 and current servers alike, the migrations runner, and the
+// rollup writer with its retries and idempotent inserts. It must not decide
+// what a rollup contains: that is the aggregate package's job.
+package sink

@@ -1,0 +1,186 @@
+package sink
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/zap"
+)
+
+// Migration is one versioned SQL file: NNNN_name.sql.
+type Migration struct {
+	Version    int
+	Name       string
+	MinServer  []int // from a "-- jevons:min-version X.Y" line; nil: any server
+	Statements []string
+	Checksum   string
+}
+
+var (
+	fileRE       = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+	minVersionRE = regexp.MustCompile(`(?m)^-- jevons:min-version (\d+(?:\.\d+)*)\s*$`)
+	stmtSplitRE  = regexp.MustCompile(`;\s*(?:\n|$)`)
+)
+
+// LoadMigrations reads NNNN_name.sql files from dir in fsys, in order.
+func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var out []Migration
+	for _, e := range entries {
+		m := fileRE.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, dir+"/"+e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
+		}
+		mig, err := parseMigration(e.Name(), string(data))
+		if err != nil {
+			return nil, err
+		}
+		mig.Version, _ = strconv.Atoi(m[1])
+		mig.Name = m[2]
+		if len(out) > 0 && out[len(out)-1].Version == mig.Version {
+			return nil, fmt.Errorf("migrations %04d_%s and %s share a version", mig.Version, out[len(out)-1].Name, e.Name())
+		}
+		out = append(out, mig)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+func parseMigration(file, text string) (Migration, error) {
+	sum := sha256.Sum256([]byte(text))
+	mig := Migration{Checksum: hex.EncodeToString(sum[:8])}
+	if m := minVersionRE.FindStringSubmatch(text); m != nil {
+		v, err := parseVersion(m[1])
+		if err != nil {
+			return mig, fmt.Errorf("migration %s: %w", file, err)
+		}
+		mig.MinServer = v
+	}
+	var body []string
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			body = append(body, line)
+		}
+	}
+	for _, s := range stmtSplitRE.Split(strings.Join(body, "\n"), -1) {
+		if s = strings.TrimSpace(s); s != "" {
+			mig.Statements = append(mig.Statements, s)
+		}
+	}
+	if len(mig.Statements) == 0 {
+		return mig, fmt.Errorf("migration %s has no statements", file)
+	}
+	return mig, nil
+}
+
+// MigrateResult says what a run did.
+type MigrateResult struct {
+	Server  string
+	Applied []string
+	Skipped []string // with the reason
+	Already []string
+}
+
+// Migrate creates the database and applies every migration not yet
+// recorded in schema_migrations, in order. Migrations that need a newer
+// server are skipped and logged each run, so they apply once the server is
+// upgraded. Statements are idempotent (IF NOT EXISTS, MODIFY), so a crash
+// between applying and recording is repaired by the next run.
+func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
+	var res MigrateResult
+	version, err := ServerVersion(ctx, conn)
+	if err != nil {
+		return res, err
+	}
+	res.Server = formatVersion(version)
+	if !identRE.MatchString(database) {
+		return res, fmt.Errorf("database %q is not a plain identifier", database)
+	}
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database); err != nil {
+		return res, fmt.Errorf("create database %s: %w", database, err)
+	}
+	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+database+`.schema_migrations (
+		version UInt32, name String, checksum String, applied_at DateTime('UTC')
+	) ENGINE = ReplacingMergeTree() ORDER BY version`); err != nil {
+		return res, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	applied, err := appliedMigrations(ctx, conn, database)
+	if err != nil {
+		return res, err
+	}
+	for _, m := range migs {
+		id := fmt.Sprintf("%04d_%s", m.Version, m.Name)
+		if sum, ok := applied[m.Version]; ok {
+			if sum != m.Checksum {
+				log.Warn("applied migration changed since it was applied", zap.String("migration", id))
+			}
+			res.Already = append(res.Already, id)
+			continue
+		}
+		if m.MinServer != nil && versionLess(version, m.MinServer) {
+			reason := fmt.Sprintf("%s: needs ClickHouse %s, server is %s", id, formatVersion(m.MinServer), res.Server)
+			log.Info("migration skipped", zap.String("migration", id), zap.String("reason", reason))
+			res.Skipped = append(res.Skipped, reason)
+			continue
+		}
+		for i, stmt := range m.Statements {
+			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "${db}", database)); err != nil {
+				return res, fmt.Errorf("migration %s statement %d: %w", id, i+1, err)
+			}
+		}
+		if err := recordMigration(ctx, conn, database, m); err != nil {
+			return res, fmt.Errorf("record migration %s: %w", id, err)
+		}
+		log.Info("migration applied", zap.String("migration", id))
+		res.Applied = append(res.Applied, id)
+	}
+	return res, nil
+}
+
+func appliedMigrations(ctx context.Context, conn driver.Conn, database string) (map[int]string, error) {
+	rows, err := conn.Query(ctx, "SELECT version, checksum FROM "+database+".schema_migrations FINAL")
+	if err != nil {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	out := map[int]string{}
+	for rows.Next() {
+		var v uint32
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, fmt.Errorf("read schema_migrations: %w", err)
+		}
+		out[int(v)] = sum
+	}
+	return out, rows.Err()
+}
+
+// recordMigration inserts through a batch with an explicit column list, the
+// insert form that ClickHouse 18.16 accepts from clickhouse-go.
+func recordMigration(ctx context.Context, conn driver.Conn, database string, m Migration) error {
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO "+database+".schema_migrations (version, name, checksum, applied_at)")
+	if err != nil {
+		return err
+	}
+	if err := b.Append(uint32(m.Version), m.Name, m.Checksum, time.Now().UTC()); err != nil {
+		_ = b.Abort()
+		return err
+	}
+	return b.Send()
+}
