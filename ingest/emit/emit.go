@@ -1,0 +1,326 @@
+package emit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/jevonsdev/jevons/internal/topics"
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+// DefaultTopic is the topic Jevons reads token events from.
+const DefaultTopic = "jevons.token-events"
+
+// Config configures an Emitter.
+type Config struct {
+	Brokers []string
+	Topic   string
+	// Partitions and ReplicationFactor apply when the topic is created
+	// because it is missing; an existing topic is never changed.
+	Partitions        int
+	ReplicationFactor int
+	// QueueSize bounds the events waiting to be sent. When it is full, Emit
+	// drops the event (counted) unless BlockTimeout > 0, in which case Emit
+	// waits up to BlockTimeout for room first.
+	QueueSize    int
+	BlockTimeout time.Duration
+	// BatchSize and BatchTimeout shape Kafka produce requests.
+	BatchSize    int
+	BatchTimeout time.Duration
+	// Compression: none, gzip, snappy, lz4 or zstd.
+	Compression string
+	// MaxAttempts is how often a batch is tried before its events count as
+	// failed; attempts back off from 100ms up to 1s.
+	MaxAttempts int
+	// MaxInFlight bounds the events handed to the Kafka writer and not yet
+	// acknowledged, so that a slow broker cannot grow memory.
+	MaxInFlight int
+}
+
+// DefaultConfig returns the defaults for a local broker.
+func DefaultConfig() Config {
+	return Config{
+		Brokers: []string{"127.0.0.1:9092"}, Topic: DefaultTopic, Partitions: 12, ReplicationFactor: 1,
+		QueueSize: 100_000, BatchSize: 5_000, BatchTimeout: 20 * time.Millisecond,
+		Compression: "lz4", MaxAttempts: 10, MaxInFlight: 200_000,
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("brokers: none given"))
+	}
+	if c.Topic == "" {
+		errs = append(errs, errors.New("topic: empty"))
+	}
+	if c.Partitions < 1 || c.ReplicationFactor < 1 {
+		errs = append(errs, fmt.Errorf("partitions and replication factor must be >= 1 (got %d, %d)", c.Partitions, c.ReplicationFactor))
+	}
+	if c.QueueSize < 1 || c.BatchSize < 1 || c.MaxAttempts < 1 || c.MaxInFlight < c.BatchSize {
+		errs = append(errs, fmt.Errorf("queue size, batch size and max attempts must be >= 1 and max in flight >= batch size (got %d, %d, %d, %d)",
+			c.QueueSize, c.BatchSize, c.MaxAttempts, c.MaxInFlight))
+	}
+	if _, err := compression(c.Compression); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func compression(name string) (kafka.Compression, error) {
+	switch strings.ToLower(name) {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf("compression: want none, gzip, snappy, lz4 or zstd, got %q", name)
+}
+
+// Stats counts events by fate. Emitted = queued; each queued event ends as
+// sent, failed, or (after Close gave up) unsent.
+type Stats struct {
+	Emitted  uint64 // accepted into the queue
+	Rejected uint64 // failed validation; never queued
+	Dropped  uint64 // queue full; never queued
+	Sent     uint64 // acknowledged by all in-sync replicas
+	Failed   uint64 // given up after MaxAttempts
+}
+
+// ErrClosed is returned by Emit after Close.
+var ErrClosed = errors.New("emit: emitter is closed")
+
+// ErrQueueFull is returned by Emit when an event is dropped.
+var ErrQueueFull = errors.New("emit: queue full, event dropped")
+
+// Emitter sends token events to Kafka in the background.
+type Emitter struct {
+	cfg    Config
+	log    *zap.Logger
+	writer *kafka.Writer
+	queue  chan kafka.Message
+
+	mu     sync.RWMutex // guards closed against sends on a closed queue
+	closed bool
+
+	inFlight chan struct{} // one token per event handed to the writer
+	done     chan struct{} // pump finished
+	stop     chan struct{} // Close gave up: abandon the queue
+
+	emitted, rejected, dropped, sent, failed atomic.Uint64
+}
+
+// New starts an Emitter. It does not wait for Kafka: the topic is ensured
+// and events are sent in the background, so a service starts even while
+// the broker is unreachable.
+func New(cfg Config, log *zap.Logger) (*Emitter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("emit config: %w", err)
+	}
+	codec, _ := compression(cfg.Compression)
+	e := &Emitter{
+		cfg: cfg, log: log.Named("emit"),
+		queue:    make(chan kafka.Message, cfg.QueueSize),
+		inFlight: make(chan struct{}, cfg.MaxInFlight),
+		done:     make(chan struct{}),
+		stop:     make(chan struct{}),
+	}
+	e.writer = &kafka.Writer{
+		Addr:                   kafka.TCP(cfg.Brokers...),
+		Topic:                  cfg.Topic,
+		Balancer:               &kafka.Murmur2Balancer{}, // the Java client's key->partition mapping
+		RequiredAcks:           kafka.RequireAll,         // kafka-go's zero value does not wait for acks
+		Compression:            codec,
+		BatchSize:              cfg.BatchSize,
+		BatchBytes:             16 << 20,
+		BatchTimeout:           cfg.BatchTimeout,
+		MaxAttempts:            cfg.MaxAttempts,
+		WriteBackoffMin:        100 * time.Millisecond,
+		WriteBackoffMax:        time.Second,
+		Async:                  true,
+		AllowAutoTopicCreation: false,
+		Completion:             e.complete,
+	}
+	go e.pump()
+	return e, nil
+}
+
+// Emit validates the event, applies its defaults and queues it. It never
+// blocks unless BlockTimeout is set; a full queue drops the event and
+// returns ErrQueueFull.
+func (e *Emitter) Emit(ctx context.Context, ev *schemas.Event) error {
+	if err := ev.Validate(); err != nil {
+		e.rejected.Add(1)
+		return err
+	}
+	msg := kafka.Message{Key: []byte(ev.Key()), Value: schemas.AppendJSON(make([]byte, 0, 512), ev)}
+	return e.enqueue(ctx, msg)
+}
+
+// EmitRaw queues an already encoded message as it is, without validation.
+// It exists for load generators and fault tests that must put malformed
+// messages on the topic; services use Emit.
+func (e *Emitter) EmitRaw(ctx context.Context, key, value []byte) error {
+	return e.enqueue(ctx, kafka.Message{Key: key, Value: value})
+}
+
+func (e *Emitter) enqueue(ctx context.Context, msg kafka.Message) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ErrClosed
+	}
+	select {
+	case e.queue <- msg:
+		e.emitted.Add(1)
+		return nil
+	default:
+	}
+	if e.cfg.BlockTimeout > 0 {
+		t := time.NewTimer(e.cfg.BlockTimeout)
+		defer t.Stop()
+		select {
+		case e.queue <- msg:
+			e.emitted.Add(1)
+			return nil
+		case <-ctx.Done():
+		case <-t.C:
+		}
+	}
+	e.dropped.Add(1)
+	return ErrQueueFull
+}
+
+// pump moves queued events to the writer in batches, ensuring the topic
+// first and bounding the events in flight.
+func (e *Emitter) pump() {
+	defer close(e.done)
+	e.ensureTopic()
+	batch := make([]kafka.Message, 0, e.cfg.BatchSize)
+	for {
+		var msg kafka.Message
+		var ok bool
+		select {
+		case msg, ok = <-e.queue:
+		case <-e.stop:
+			return
+		}
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], msg)
+	fill:
+		for len(batch) < e.cfg.BatchSize {
+			select {
+			case m, more := <-e.queue:
+				if !more {
+					break fill
+				}
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		for range batch {
+			select {
+			case e.inFlight <- struct{}{}:
+			case <-e.stop:
+				return
+			}
+		}
+		// Async: returns at once; complete() reports each message's fate.
+		if err := e.writer.WriteMessages(context.Background(), batch...); err != nil {
+			e.failBatch(len(batch), err)
+		}
+		batch = make([]kafka.Message, 0, e.cfg.BatchSize) // the writer keeps the old slice's messages
+	}
+}
+
+func (e *Emitter) ensureTopic() {
+	backoff := 100 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		err := topics.Ensure(ctx, e.cfg.Brokers, e.cfg.Topic, e.cfg.Partitions, e.cfg.ReplicationFactor)
+		cancel()
+		if err == nil {
+			return
+		}
+		e.log.Warn("cannot ensure topic; retrying", zap.String("topic", e.cfg.Topic), zap.Error(err), zap.Duration("backoff", backoff))
+		select {
+		case <-e.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (e *Emitter) complete(msgs []kafka.Message, err error) {
+	if err != nil {
+		e.failBatch(len(msgs), err)
+	} else {
+		e.sent.Add(uint64(len(msgs)))
+	}
+	for range msgs {
+		<-e.inFlight
+	}
+}
+
+func (e *Emitter) failBatch(n int, err error) {
+	e.failed.Add(uint64(n))
+	e.log.Error("events not sent after retries", zap.Int("events", n), zap.Error(err))
+}
+
+// Stats returns the counters.
+func (e *Emitter) Stats() Stats {
+	return Stats{Emitted: e.emitted.Load(), Rejected: e.rejected.Load(), Dropped: e.dropped.Load(), Sent: e.sent.Load(), Failed: e.failed.Load()}
+}
+
+// Close stops accepting events and sends what is queued, within the
+// context's deadline. It reports events that were dropped, failed or could
+// not be confirmed sent. Calling it twice is safe.
+func (e *Emitter) Close(ctx context.Context) error {
+	e.mu.Lock()
+	already := e.closed
+	if !already {
+		e.closed = true
+		close(e.queue)
+	}
+	e.mu.Unlock()
+
+	flushed := make(chan struct{})
+	go func() {
+		<-e.done
+		_ = e.writer.Close() // flushes and waits for every completion
+		close(flushed)
+	}()
+	select {
+	case <-flushed:
+	case <-ctx.Done():
+		if !already {
+			close(e.stop)
+		}
+		s := e.Stats()
+		return fmt.Errorf("emit close: %w: %d of %d events not confirmed sent", ctx.Err(), s.Emitted-s.Sent-s.Failed, s.Emitted)
+	}
+	s := e.Stats()
+	if s.Failed > 0 || s.Dropped > 0 {
+		return fmt.Errorf("emit close: %d events failed and %d were dropped (queue full) of %d", s.Failed, s.Dropped, s.Emitted+s.Dropped)
+	}
+	return nil
+}

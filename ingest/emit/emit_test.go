@@ -1,0 +1,211 @@
+package emit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+
+	"github.com/jevonsdev/jevons/internal/itest"
+	"github.com/jevonsdev/jevons/internal/topics"
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+func testEvent(key string, seq int) *schemas.Event {
+	return &schemas.Event{
+		EventID: fmt.Sprintf("%s-%d", key, seq), Time: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC),
+		Tenant: "t" + key[:1], TaskID: key, Provider: "openai", Model: "gpt-4o",
+		Usage: schemas.Usage{InputTokens: int64(seq), OutputTokens: 1},
+	}
+}
+
+func TestConfigValidateReportsEveryProblem(t *testing.T) {
+	cfg := Config{Compression: "brotli"}
+	err := cfg.Validate()
+	for _, want := range []string{"brokers", "topic", "partitions", "queue size", "compression"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v lacks %q", err, want)
+		}
+	}
+}
+
+func TestEmitRejectsInvalidEventsWithoutQueueing(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{"127.0.0.1:1"} // never reached
+	em, err := New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close(canceled())
+	var ve *schemas.ValidationError
+	if err := em.Emit(context.Background(), &schemas.Event{EventID: "x"}); !errors.As(err, &ve) {
+		t.Fatalf("got %v, want a validation error", err)
+	}
+	if s := em.Stats(); s.Rejected != 1 || s.Emitted != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func TestFullQueueDropsAndCountsWithoutBlocking(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{"127.0.0.1:1"} // unreachable: nothing drains the queue
+	cfg.QueueSize = 10
+	em, err := New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var drops int
+	for i := range 100 {
+		if err := em.Emit(context.Background(), testEvent("k", i)); errors.Is(err, ErrQueueFull) {
+			drops++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := em.Stats()
+	if drops == 0 || s.Dropped != uint64(drops) || s.Emitted+s.Dropped != 100 {
+		t.Fatalf("drops %d, stats %+v", drops, s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := em.Close(ctx); err == nil || !strings.Contains(err.Error(), "not confirmed sent") {
+		t.Fatalf("Close with an unreachable broker: %v", err)
+	}
+	if err := em.Close(ctx); err == nil {
+		t.Fatal("second Close hid the unsent events")
+	}
+	if err := em.Emit(context.Background(), testEvent("k", 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Emit after Close: %v", err)
+	}
+}
+
+// The in-process broker checks the wiring quickly; the real broker test
+// below is the one that counts.
+func TestEmitToInProcessBroker(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	emitAndReadBack(t, c.ListenAddrs()[0], 2_000, 20)
+}
+
+func TestEmitToRealBrokerKeepsEveryEventInOrderPerKey(t *testing.T) {
+	emitAndReadBack(t, itest.Kafka(t), 100_000, 500)
+}
+
+func emitAndReadBack(t *testing.T, broker string, events, keys int) {
+	t.Helper()
+	topic := fmt.Sprintf("emit-test-%d", time.Now().UnixNano())
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Topic, cfg.Partitions = []string{broker}, topic, 6
+	em, err := New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		k := i % keys
+		key := fmt.Sprintf("%c%04d", 'a'+k%3, k)
+		if err := em.Emit(context.Background(), testEvent(key, i/keys)); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		if i%20_000 == 0 {
+			for em.Stats().Emitted-em.Stats().Sent > 50_000 { // stay inside the queue
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := em.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := em.Stats(); s.Sent != uint64(events) {
+		t.Fatalf("stats %+v", s)
+	}
+
+	n, err := topics.Partitions(ctx, kafka.TCP(broker), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	perKey := map[string][]int{}
+	var wg sync.WaitGroup
+	for p := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range readPartition(t, ctx, broker, topic, p) {
+				var d schemas.Decoder
+				var ev schemas.Event
+				if err := d.Decode(m.Value, &ev); err != nil {
+					t.Errorf("partition %d offset %d: %v", p, m.Offset, err)
+					return
+				}
+				if string(m.Key) != ev.Key() {
+					t.Errorf("key %q for event of %q", m.Key, ev.Key())
+				}
+				seq, _ := strconv.Atoi(ev.EventID[strings.LastIndexByte(ev.EventID, '-')+1:])
+				mu.Lock()
+				perKey[ev.Key()] = append(perKey[ev.Key()], seq)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for k, seqs := range perKey {
+		total += len(seqs)
+		if len(seqs) != events/keys {
+			t.Errorf("key %s: %d events, want %d", k, len(seqs), events/keys)
+		}
+		for i := range seqs {
+			if seqs[i] != i {
+				t.Fatalf("key %s out of order at %d: %v", k, i, seqs[:i+1])
+			}
+		}
+	}
+	if total != events || len(perKey) != keys {
+		t.Fatalf("read %d events for %d keys, want %d for %d", total, len(perKey), events, keys)
+	}
+}
+
+func readPartition(t *testing.T, ctx context.Context, broker, topic string, p int) []kafka.Message {
+	conn, err := kafka.DialLeader(ctx, "tcp", broker, topic, p)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	last, err := conn.ReadLastOffset()
+	conn.Close()
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: p, MaxBytes: 10 << 20})
+	defer r.Close()
+	var out []kafka.Message
+	for int64(len(out)) < last {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Error(err)
+			return out
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,72 @@
+// Package topics creates Kafka topics that Jevons owns (the event topic when
+// a producer starts first, the dead-letter topic) and reads their layout.
+package topics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// Ensure creates topic with the given partitions and replication factor if
+// it does not exist; an existing topic is left as it is.
+func Ensure(ctx context.Context, brokers []string, topic string, partitions, replication int) error {
+	if len(brokers) == 0 {
+		return errors.New("ensure topic: no brokers")
+	}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: topic, NumPartitions: partitions, ReplicationFactor: replication,
+	}}})
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	return waitForLeaders(ctx, client, topic)
+}
+
+// waitForLeaders waits until every partition of a new topic has a leader, so
+// that the first writes do not fail.
+func waitForLeaders(ctx context.Context, client *kafka.Client, topic string) error {
+	for {
+		n, err := Partitions(ctx, client.Addr, topic)
+		if err == nil && n > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("topic %s has no leaders yet: %w", topic, errors.Join(ctx.Err(), err))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Partitions returns the number of partitions of topic, all with leaders.
+func Partitions(ctx context.Context, addr net.Addr, topic string) (int, error) {
+	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, fmt.Errorf("metadata for %s: %w", topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return 0, fmt.Errorf("metadata for %s: %w", topic, t.Error)
+		}
+		for _, p := range t.Partitions {
+			if p.Error != nil || p.Leader.Host == "" {
+				return 0, fmt.Errorf("partition %d of %s has no leader", p.ID, topic)
+			}
+		}
+		return len(t.Partitions), nil
+	}
+	return 0, fmt.Errorf("topic %s not found", topic)
+}
