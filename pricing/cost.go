@@ -136,3 +136,16 @@ func (c *Catalog) Unknown() []UnknownModel {
 	})
 	return out
 }
+
+// ReferenceTime is the instant at which a request's reference cost is
+// priced: the reference date at the request's own UTC time of day, so that
+// time-of-day prices compare like with like. The zero reference date means
+// each model's first known price.
+func ReferenceTime(refDate, eventTime time.Time) time.Time {
+	if refDate.IsZero() {
+		return time.Time{}
+	}
+	e := eventTime.UTC()
+	y, m, d := refDate.UTC().Date()
+	return time.Date(y, m, d, e.Hour(), e.Minute(), e.Second(), e.Nanosecond(), time.UTC)
+}

@@ -24,6 +24,7 @@ func commands() []command {
 	return []command{
 		{"prices", "price requests with the effective-dated catalog (cost, lookup, validate, unknown)", runPrices},
 		{"migrate", "create or upgrade the ClickHouse tables and views", runMigrate},
+		{"loadgen", "send seeded synthetic token events to Kafka, with the exact truth", runLoadgen},
 	}
 }
 

@@ -1,0 +1,109 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+// recorder is a Sink that keeps what it receives.
+type recorder struct {
+	events []schemas.Event
+	raw    [][]byte
+}
+
+func (r *recorder) Emit(_ context.Context, ev *schemas.Event) error {
+	if err := ev.Validate(); err != nil {
+		return err
+	}
+	r.events = append(r.events, *ev)
+	return nil
+}
+
+func (r *recorder) EmitRaw(_ context.Context, _, v []byte) error {
+	r.raw = append(r.raw, v)
+	return nil
+}
+
+func TestRunKeepsExactTruth(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Events, cfg.DupRatio, cfg.BadRatio, cfg.LateRatio, cfg.TooOldRatio = 5000, 0.05, 0.02, 0.03, 0.01
+	cat := pricing.MustDefault()
+	clock := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { clock = clock.Add(10 * time.Millisecond); return clock }
+	var r recorder
+	truth, err := Run(context.Background(), cfg, &r, cat, time.Time{}, 0, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if truth.Messages != int64(len(r.events)+len(r.raw)) || truth.Bad != int64(len(r.raw)) {
+		t.Fatalf("messages %d bad %d, recorded %d events and %d raw", truth.Messages, truth.Bad, len(r.events), len(r.raw))
+	}
+	if truth.Events+truth.TooOld != int64(cfg.Events) || truth.Duplicates == 0 || truth.Late == 0 || truth.TooOld == 0 {
+		t.Fatalf("truth %+v", truth)
+	}
+	// Recount from what the sink received, deduplicating by event id.
+	seen := map[string]bool{}
+	var requests, cost int64
+	var d schemas.Decoder
+	for _, ev := range r.events {
+		if seen[ev.EventID] || clock.Sub(ev.Time) > 30*24*time.Hour {
+			continue
+		}
+		seen[ev.EventID] = true
+		requests++
+		u := pricing.Usage{Input: ev.Usage.InputTokens, Output: ev.Usage.OutputTokens, CacheRead: ev.Usage.CacheReadTokens,
+			CacheWrite: ev.Usage.CacheWriteTokens, CacheWrite1h: ev.Usage.CacheWrite1hTokens, Reasoning: ev.Usage.ReasoningTokens}
+		res, err := cat.CostAt(u, ev.Provider, ev.Model, ev.Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cost += res.CostNanos
+	}
+	if requests != truth.Totals.Requests || cost != truth.Totals.CostNanos {
+		t.Fatalf("recount %d requests %d nanos, truth %d and %d", requests, cost, truth.Totals.Requests, truth.Totals.CostNanos)
+	}
+	if truth.Totals.UnpricedRequests == 0 || truth.Totals.ReasoningTokens == 0 || truth.Totals.CacheWrite1hTokens == 0 {
+		t.Fatalf("traffic lacks unpriced models, reasoning or 1-hour cache writes: %+v", truth.Totals)
+	}
+	for _, raw := range r.raw {
+		var ev schemas.Event
+		var se *schemas.SyntaxError
+		var ve *schemas.ValidationError
+		if err := d.Decode(raw, &ev); !errors.As(err, &se) && !errors.As(err, &ve) {
+			t.Fatalf("bad message %q decoded: %v", raw, err)
+		}
+	}
+}
+
+func TestRunIsDeterministicForASeed(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Events = 500
+	run := func() *Truth {
+		clock := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		var r recorder
+		tr, err := Run(context.Background(), cfg, &r, pricing.MustDefault(), time.Time{}, 0, func() time.Time { return clock })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	a, b := run(), run()
+	if a.Totals != b.Totals || len(a.Tasks) != len(b.Tasks) {
+		t.Fatalf("same seed, different traffic: %+v vs %+v", a.Totals, b.Totals)
+	}
+}
+
+func TestEveryPricedModelInTheMixIsInTheCatalog(t *testing.T) {
+	cat := pricing.MustDefault()
+	for _, m := range models {
+		found := cat.Match(m.provider, m.model) != nil
+		if found == (m.model == "acme-internal-finetune-7b") {
+			t.Errorf("%s/%s: found=%v", m.provider, m.model, found)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+// Totals are exact sums over events.
+type Totals struct {
+	Requests           int64 `json:"requests"`
+	InputTokens        int64 `json:"input_tokens"`
+	OutputTokens       int64 `json:"output_tokens"`
+	CacheReadTokens    int64 `json:"cache_read_tokens"`
+	CacheWriteTokens   int64 `json:"cache_write_tokens"`
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens"`
+	ReasoningTokens    int64 `json:"reasoning_tokens"`
+	CostNanos          int64 `json:"cost_nanos"`
+	RefCostNanos       int64 `json:"ref_cost_nanos"`
+	UnpricedRequests   int64 `json:"unpriced_requests"`
+	LatencyMsSum       int64 `json:"latency_ms_sum"`
+}
+
+// TaskTotals are one task's exact sums.
+type TaskTotals struct {
+	Requests  int64 `json:"requests"`
+	Tokens    int64 `json:"tokens"` // input + output
+	CostNanos int64 `json:"cost_nanos"`
+	Done      bool  `json:"done"`
+}
+
+// Truth is what the pipeline's views must equal after consuming the traffic.
+type Truth struct {
+	Seed             uint64                 `json:"seed"`
+	Messages         int64                  `json:"messages"`         // every message produced
+	Events           int64                  `json:"events"`           // distinct events the views must count
+	Duplicates       int64                  `json:"duplicates"`       // extra copies that must count once
+	Bad              int64                  `json:"bad"`              // malformed messages
+	TooOld           int64                  `json:"too_old"`          // events beyond the correction horizon
+	Late             int64                  `json:"late"`             // events sent with a past time (counted)
+	DeadLetters      int64                  `json:"dead_letters"`     // bad + too old: the DLQ must hold exactly these
+	ReferenceDate    string                 `json:"reference_date"`   // "" = first known prices
+	Totals           Totals                 `json:"totals"`           // over all counted events
+	ByTenant         map[string]*Totals     `json:"by_tenant"`        // tenant -> totals
+	ByModel          map[string]*Totals     `json:"by_model"`         // provider/model -> totals
+	Tasks            map[string]*TaskTotals `json:"tasks"`            // tenant/task_id -> totals
+	catalog          *pricing.Catalog
+	refDate          time.Time
+}
+
+func newTruth(seed uint64, cat *pricing.Catalog, refDate time.Time) *Truth {
+	t := &Truth{Seed: seed, ByTenant: map[string]*Totals{}, ByModel: map[string]*Totals{}, Tasks: map[string]*TaskTotals{}, catalog: cat, refDate: refDate}
+	if !refDate.IsZero() {
+		t.ReferenceDate = refDate.Format(time.DateOnly)
+	}
+	return t
+}
+
+// add counts one distinct valid event, priced as the aggregator prices it.
+func (t *Truth) add(ev *schemas.Event) error {
+	u := pricing.Usage{Input: ev.Usage.InputTokens, Output: ev.Usage.OutputTokens, CacheRead: ev.Usage.CacheReadTokens,
+		CacheWrite: ev.Usage.CacheWriteTokens, CacheWrite1h: ev.Usage.CacheWrite1hTokens, Reasoning: ev.Usage.ReasoningTokens}
+	cost, err := t.catalog.CostAt(u, ev.Provider, ev.Model, ev.Time)
+	if err != nil {
+		return fmt.Errorf("price %s: %w", ev.EventID, err)
+	}
+	ref, err := t.catalog.CostAt(u, ev.Provider, ev.Model, pricing.ReferenceTime(t.refDate, ev.Time))
+	if err != nil {
+		return fmt.Errorf("reference price %s: %w", ev.EventID, err)
+	}
+	t.Events++
+	for _, tot := range []*Totals{&t.Totals, bucket(t.ByTenant, ev.Tenant), bucket(t.ByModel, ev.Provider+"/"+ev.Model)} {
+		tot.Requests++
+		tot.InputTokens += u.Input
+		tot.OutputTokens += u.Output
+		tot.CacheReadTokens += u.CacheRead
+		tot.CacheWriteTokens += u.CacheWrite
+		tot.CacheWrite1hTokens += u.CacheWrite1h
+		tot.ReasoningTokens += u.Reasoning
+		tot.CostNanos += cost.CostNanos
+		tot.RefCostNanos += ref.CostNanos
+		tot.LatencyMsSum += ev.LatencyMs
+		if !cost.Priced {
+			tot.UnpricedRequests++
+		}
+	}
+	task := t.Tasks[ev.Key()]
+	if task == nil {
+		task = &TaskTotals{}
+		t.Tasks[ev.Key()] = task
+	}
+	task.Requests++
+	task.Tokens += u.Input + u.Output
+	task.CostNanos += cost.CostNanos
+	task.Done = task.Done || ev.TaskDone
+	return nil
+}
+
+func bucket(m map[string]*Totals, k string) *Totals {
+	if m[k] == nil {
+		m[k] = &Totals{}
+	}
+	return m[k]
+}
+
+// Write stores the truth as indented JSON.
+func (t *Truth) Write(path string) error {
+	b, err := json.MarshalIndent(t, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadTruth loads a truth file.
+func ReadTruth(path string) (*Truth, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var t Truth
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("parse truth %s: %w", path, err)
+	}
+	return &t, nil
+}
+
+// Keys returns a map's keys sorted, for stable comparisons and output.
+func Keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
