@@ -23,7 +23,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"prices", "price requests with the effective-dated catalog (cost, lookup, validate, unknown)", runPrices},
+		{"aggregate", "consume token events and write exact cost rollups to ClickHouse", runAggregate},
 		{"migrate", "create or upgrade the ClickHouse tables and views", runMigrate},
+		{"verify", "compare the ClickHouse views with a loadgen truth file, exactly", runVerify},
 		{"loadgen", "send seeded synthetic token events to Kafka, with the exact truth", runLoadgen},
 	}
 }
@@ -114,3 +116,5 @@ func envList(name string) []string {
 	}
 	return strings.Split(v, string(os.PathListSeparator))
 }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

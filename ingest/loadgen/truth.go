@@ -36,21 +36,21 @@ type TaskTotals struct {
 
 // Truth is what the pipeline's views must equal after consuming the traffic.
 type Truth struct {
-	Seed             uint64                 `json:"seed"`
-	Messages         int64                  `json:"messages"`         // every message produced
-	Events           int64                  `json:"events"`           // distinct events the views must count
-	Duplicates       int64                  `json:"duplicates"`       // extra copies that must count once
-	Bad              int64                  `json:"bad"`              // malformed messages
-	TooOld           int64                  `json:"too_old"`          // events beyond the correction horizon
-	Late             int64                  `json:"late"`             // events sent with a past time (counted)
-	DeadLetters      int64                  `json:"dead_letters"`     // bad + too old: the DLQ must hold exactly these
-	ReferenceDate    string                 `json:"reference_date"`   // "" = first known prices
-	Totals           Totals                 `json:"totals"`           // over all counted events
-	ByTenant         map[string]*Totals     `json:"by_tenant"`        // tenant -> totals
-	ByModel          map[string]*Totals     `json:"by_model"`         // provider/model -> totals
-	Tasks            map[string]*TaskTotals `json:"tasks"`            // tenant/task_id -> totals
-	catalog          *pricing.Catalog
-	refDate          time.Time
+	Seed          uint64                 `json:"seed"`
+	Messages      int64                  `json:"messages"`       // every message produced
+	Events        int64                  `json:"events"`         // distinct events the views must count
+	Duplicates    int64                  `json:"duplicates"`     // extra copies that must count once
+	Bad           int64                  `json:"bad"`            // malformed messages
+	TooOld        int64                  `json:"too_old"`        // events beyond the correction horizon
+	Late          int64                  `json:"late"`           // events sent with a past time (counted)
+	DeadLetters   int64                  `json:"dead_letters"`   // bad + too old: the DLQ must hold exactly these
+	ReferenceDate string                 `json:"reference_date"` // "" = first known prices
+	Totals        Totals                 `json:"totals"`         // over all counted events
+	ByTenant      map[string]*Totals     `json:"by_tenant"`      // tenant -> totals
+	ByModel       map[string]*Totals     `json:"by_model"`       // provider/model -> totals
+	Tasks         map[string]*TaskTotals `json:"tasks"`          // tenant/task_id -> totals
+	catalog       *pricing.Catalog
+	refDate       time.Time
 }
 
 func newTruth(seed uint64, cat *pricing.Catalog, refDate time.Time) *Truth {

@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS ${db}.consumer_checkpoints (
     topic           String,
     partition       UInt32,
     flushed_through Int64,
+    replay_from     Int64,
+    replay_max_time Int64,
     version         UInt64,
     written_at      DateTime('UTC')
 ) ENGINE = ReplacingMergeTree(version)

@@ -1,0 +1,234 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/jevonsdev/jevons/internal/topics"
+	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/schemas"
+	"github.com/jevonsdev/jevons/sink"
+)
+
+// Aggregator is the `jevons aggregate` service.
+type Aggregator struct {
+	cfg   Config
+	log   *zap.Logger
+	cat   *pricing.Catalog
+	m     *metrics
+	store *sink.Store
+	dlq   *kafka.Writer
+	ready atomic.Bool
+
+	// Listening, if set, receives the HTTP address once it listens.
+	Listening func(addr string)
+}
+
+// New validates the config and loads the price catalog; it does no I/O
+// against Kafka or ClickHouse.
+func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("aggregate config: %w", err)
+	}
+	cat, err := pricing.Load(cfg.Catalogs...)
+	if err != nil {
+		return nil, err
+	}
+	return &Aggregator{cfg: cfg, log: log.Named("aggregate"), cat: cat, m: newMetrics()}, nil
+}
+
+// Run consumes until ctx ends, then flushes what it owns and returns nil.
+func (a *Aggregator) Run(ctx context.Context) error {
+	a.log.Info("starting", zap.Strings("brokers", a.cfg.Brokers), zap.String("topic", a.cfg.Topic),
+		zap.String("group", a.cfg.Group), zap.String("clickhouse", a.cfg.ClickHouse.Addr), zap.String("database", a.cfg.ClickHouse.Database))
+	conn, err := a.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	a.store = sink.NewStore(conn, a.cfg.ClickHouse.Database, a.log.Named("sink"))
+	a.store.OnInsert = a.m.observeInsert
+	a.store.OnError = func(error) { a.m.chErrors.Inc() }
+	defer a.store.Close()
+
+	if err := a.ensureDLQ(ctx); err != nil {
+		return err
+	}
+	a.dlq = &kafka.Writer{
+		Addr: kafka.TCP(a.cfg.Brokers...), Topic: a.cfg.DLQTopic, Balancer: kafka.BalancerFunc(bySourcePartition),
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 5,
+	}
+	defer a.dlq.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	if a.cfg.HTTPAddr != "" {
+		srv, ln, err := a.httpServer()
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		})
+	}
+	g.Go(func() error { return a.consume(gctx) })
+	err = g.Wait()
+	a.log.Info("stopped", zap.Error(err))
+	return err
+}
+
+// connect opens ClickHouse and applies migrations, retrying while the
+// server is unreachable.
+func (a *Aggregator) connect(ctx context.Context) (driver.Conn, error) {
+	migs, err := sink.LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err != nil {
+		return nil, err
+	}
+	var conn driver.Conn
+	err = retry(ctx, a.log, "connect to clickhouse", func(ctx context.Context) error {
+		c, err := sink.Open(ctx, a.cfg.ClickHouse)
+		if err != nil {
+			return err
+		}
+		if _, err := sink.Migrate(ctx, c, a.cfg.ClickHouse.Database, migs, a.log.Named("migrate")); err != nil {
+			c.Close()
+			return err
+		}
+		conn = c
+		return nil
+	})
+	return conn, err
+}
+
+// ensureDLQ creates the dead-letter topic with the input topic's partition
+// count, so that each source partition's dead letters keep to one partition.
+func (a *Aggregator) ensureDLQ(ctx context.Context) error {
+	return retry(ctx, a.log, "ensure dead-letter topic", func(ctx context.Context) error {
+		n, err := topics.Partitions(ctx, kafka.TCP(a.cfg.Brokers...), a.cfg.Topic)
+		if err != nil {
+			return err
+		}
+		return topics.Ensure(ctx, a.cfg.Brokers, a.cfg.DLQTopic, n, 1)
+	})
+}
+
+func (a *Aggregator) httpServer() (*http.Server, net.Listener, error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.ready.Load() {
+			http.Error(w, "not ready: no consumer group generation yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", a.cfg.HTTPAddr, err)
+	}
+	if a.Listening != nil {
+		a.Listening(ln.Addr().String())
+	}
+	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln, nil
+}
+
+// consume runs consumer group generations until ctx ends. Each assigned
+// partition runs in its own goroutine, which flushes what it owns before the
+// generation ends: kafka-go does not rejoin until every one has returned.
+func (a *Aggregator) consume(ctx context.Context) error {
+	errLog := a.log.Named("kafka")
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: a.cfg.Group, Brokers: a.cfg.Brokers, Topics: []string{a.cfg.Topic},
+		StartOffset: kafka.FirstOffset, SessionTimeout: a.cfg.SessionTimeout, RebalanceTimeout: a.cfg.SessionTimeout,
+		HeartbeatInterval: a.cfg.SessionTimeout / 5, JoinGroupBackoff: time.Second, WatchPartitionChanges: true,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { errLog.Warn(fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group: %w", err)
+	}
+	defer func() {
+		if err := group.Close(); err != nil {
+			a.log.Warn("close consumer group", zap.Error(err))
+		}
+	}()
+	for {
+		gen, err := group.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			a.log.Warn("consumer group generation failed; retrying", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		a.ready.Store(true)
+		var ids []int
+		for _, as := range gen.Assignments[a.cfg.Topic] {
+			ids = append(ids, as.ID)
+			gen.Start(func(gctx context.Context) { a.runPartition(gctx, gen, as) })
+		}
+		a.log.Info("generation joined", zap.Int32("generation", gen.ID), zap.Ints("partitions", ids))
+	}
+}
+
+// retry calls f until it succeeds or ctx ends, backing off with jitter.
+func retry(ctx context.Context, log *zap.Logger, what string, f func(context.Context) error) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			log.Warn(what+" failed; retrying", zap.Int("attempt", attempt), zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
+		case <-time.After(backoff/2 + time.Duration(rand.Int64N(int64(backoff)))):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// bySourcePartition sends a dead letter to the DLQ partition of its source
+// partition, so a restart finds the last one written with one short read.
+func bySourcePartition(msg kafka.Message, partitions ...int) int {
+	for _, h := range msg.Headers {
+		if h.Key == "jevons-src-partition" {
+			if p, err := strconv.Atoi(string(h.Value)); err == nil && len(partitions) > 0 {
+				return partitions[p%len(partitions)]
+			}
+		}
+	}
+	return partitions[0]
+}

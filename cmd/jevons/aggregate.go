@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jevonsdev/jevons/aggregate"
+)
+
+func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlagSet("aggregate", stderr)
+	cfg := aggregate.DefaultConfig()
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), `usage: jevons aggregate [flags]
+
+Consumes token events from Kafka, prices each at its own time, folds them into
+event-time windows and writes exact usage and per-task rollups to ClickHouse
+(views "usage" and "tasks"). Every flag can also be set by the environment
+variable JEVONS_<FLAG> (upper case, '-' as '_') or by a YAML file (--config)
+whose keys are the flag names; the command line wins, then the environment.
+
+flags:`)
+		fs.PrintDefaults()
+	}
+	configFile := fs.String("config", "", "YAML config file; keys are the flag names")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
+	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "input topic of token events")
+	fs.StringVar(&cfg.Group, "group", cfg.Group, "Kafka consumer group; checkpoints are kept per group")
+	fs.StringVar(&cfg.DLQTopic, "dlq-topic", "", "dead-letter topic (default <topic>.dlq, created if missing)")
+	fs.StringVar(&cfg.ClickHouse.Addr, "clickhouse", cfg.ClickHouse.Addr, "ClickHouse native-protocol address host:port")
+	fs.StringVar(&cfg.ClickHouse.Database, "database", cfg.ClickHouse.Database, "ClickHouse database (created and migrated at start)")
+	fs.StringVar(&cfg.ClickHouse.Username, "clickhouse-user", cfg.ClickHouse.Username, "ClickHouse user")
+	fs.StringVar(&cfg.ClickHouse.Password, "clickhouse-password", cfg.ClickHouse.Password, "ClickHouse password")
+	fs.DurationVar(&cfg.Window, "window", cfg.Window, "usage rollup window (event time; a divisor of 24h)")
+	fs.DurationVar(&cfg.TaskWindow, "task-window", cfg.TaskWindow, "cost-per-task partial window (event time; a divisor of 24h)")
+	fs.DurationVar(&cfg.AllowedLateness, "allowed-lateness", cfg.AllowedLateness, "watermark = newest event time of a partition minus this; older windows close")
+	fs.DurationVar(&cfg.CorrectionHorizon, "correction-horizon", cfg.CorrectionHorizon, "late events up to this old are added to their window as corrections; older ones are dead-lettered")
+	fs.DurationVar(&cfg.MaxFuture, "max-future", cfg.MaxFuture, "events dated further ahead of their Kafka message time are dead-lettered")
+	fs.DurationVar(&cfg.DedupHorizon, "dedup-horizon", cfg.DedupHorizon, "a second delivery of (tenant, event_id) within this much event time counts once; memory grows with events per horizon")
+	refDate := fs.String("reference-date", "", "price every event also at this date (YYYY-MM-DD) for ref_cost_nanos; default: each model's first known price")
+	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "wall time between flushes of a busy partition")
+	fs.DurationVar(&cfg.IdleFlush, "idle-flush", cfg.IdleFlush, "wall time without new events after which a partition flushes its open windows")
+	fs.IntVar(&cfg.MaxDirty, "max-dirty", cfg.MaxDirty, "changed states per partition that force a flush (bounds memory)")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time allowed for the final flush on SIGTERM or partition revocation")
+	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout")
+	fs.StringVar(&cfg.HTTPAddr, "http", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9464)")
+	catalogs := listFlag{}
+	fs.Var(&catalogs, "catalog", "price catalog overlay file, JSON or YAML (repeatable; env: ':'-separated)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := layer(fs, *configFile); err != nil {
+		return err
+	}
+	cfg.Brokers, cfg.Catalogs = splitList(*brokers), catalogs
+	ref, err := parseDate("reference-date", *refDate)
+	if err != nil {
+		return err
+	}
+	cfg.ReferenceDate = ref
+	log, err := newLogger(*level, stderr)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+	agg, err := aggregate.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	err = agg.Run(ctx)
+	log.Info("exit", zap.Duration("uptime", time.Since(start)))
+	return err
+}

@@ -1,0 +1,269 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/zap"
+
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+// Batch is what a flush makes durable: rollup states, then the checkpoints
+// that say which offsets those states cover.
+type Batch struct {
+	Usage       []schemas.UsageRow
+	Tasks       []schemas.TaskRow
+	Checkpoints []schemas.Checkpoint
+}
+
+// Store reads and writes the rollup tables of one database. Writes from
+// all partitions are group-committed: concurrent Write calls share one
+// insert per table.
+type Store struct {
+	conn     driver.Conn
+	db       string
+	log      *zap.Logger
+	requests chan *writeRequest
+	done     chan struct{}
+
+	// OnInsert, if set, observes each successful insert (table, rows, duration);
+	// OnError each failed attempt. Both run on the writer goroutine.
+	OnInsert func(table string, rows int, d time.Duration)
+	OnError  func(err error)
+}
+
+type writeRequest struct {
+	ctx   context.Context
+	batch *Batch
+	reply chan error
+}
+
+// NewStore starts the group-commit writer; Close stops it.
+func NewStore(conn driver.Conn, database string, log *zap.Logger) *Store {
+	s := &Store{conn: conn, db: database, log: log, requests: make(chan *writeRequest, 1024), done: make(chan struct{})}
+	go s.writer()
+	return s
+}
+
+// Close stops the writer after the requests already queued.
+func (s *Store) Close() {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+}
+
+// Write makes the batch durable, retrying with jittered backoff while the
+// server is down, until ctx ends. Rows go in before checkpoints.
+func (s *Store) Write(ctx context.Context, b *Batch) error {
+	req := &writeRequest{ctx: ctx, batch: b, reply: make(chan error, 1)}
+	select {
+	case s.requests <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) writer() {
+	for {
+		var reqs []*writeRequest
+		select {
+		case r := <-s.requests:
+			reqs = append(reqs, r)
+		case <-s.done:
+			return
+		}
+	drain:
+		for {
+			select {
+			case r := <-s.requests:
+				reqs = append(reqs, r)
+			default:
+				break drain
+			}
+		}
+		var all Batch
+		for _, r := range reqs {
+			all.Usage = append(all.Usage, r.batch.Usage...)
+			all.Tasks = append(all.Tasks, r.batch.Tasks...)
+			all.Checkpoints = append(all.Checkpoints, r.batch.Checkpoints...)
+		}
+		err := s.writeWithRetry(reqs, &all)
+		for _, r := range reqs {
+			r.reply <- err
+		}
+	}
+}
+
+// writeWithRetry retries until success or until every waiting caller gave up.
+func (s *Store) writeWithRetry(reqs []*writeRequest, b *Batch) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := s.insertAll(ctx, b)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if s.OnError != nil {
+			s.OnError(err)
+		}
+		live := false
+		for _, r := range reqs {
+			live = live || r.ctx.Err() == nil
+		}
+		if !live {
+			return fmt.Errorf("write rollups: gave up after %d attempts: %w", attempt, err)
+		}
+		s.log.Warn("clickhouse write failed; retrying", zap.Int("attempt", attempt), zap.Duration("backoff", backoff), zap.Error(err))
+		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
+		select {
+		case <-time.After(sleep):
+		case <-s.done:
+			return errors.New("write rollups: store closed")
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (s *Store) insertAll(ctx context.Context, b *Batch) error {
+	now := time.Now().UTC()
+	if err := s.insert(ctx, "usage_rollup", schemas.UsageColumns, len(b.Usage), func(i int) []any { return b.Usage[i].Values(now) }); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, "task_rollup", schemas.TaskColumns, len(b.Tasks), func(i int) []any { return b.Tasks[i].Values(now) }); err != nil {
+		return err
+	}
+	return s.insert(ctx, "consumer_checkpoints", schemas.CheckpointColumns, len(b.Checkpoints), func(i int) []any { return b.Checkpoints[i].Values(now) })
+}
+
+// insert sends one batch with an explicit column list, the form ClickHouse
+// 18.16 accepts from clickhouse-go.
+func (s *Store) insert(ctx context.Context, table, columns string, n int, row func(int) []any) error {
+	if n == 0 {
+		return nil
+	}
+	start := time.Now()
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")")
+	if err != nil {
+		return fmt.Errorf("insert %s: %w", table, err)
+	}
+	for i := range n {
+		if err := batch.Append(row(i)...); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("insert %s: %w", table, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert %s: %w", table, err)
+	}
+	if s.OnInsert != nil {
+		s.OnInsert(table, n, time.Since(start))
+	}
+	return nil
+}
+
+// LoadCheckpoint returns the newest checkpoint of a partition.
+func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partition uint32) (schemas.Checkpoint, bool, error) {
+	c := schemas.Checkpoint{Group: group, Topic: topic, Partition: partition}
+	q := "SELECT flushed_through, replay_from, replay_max_time FROM " + s.db + ".consumer_checkpoints FINAL " +
+		"WHERE consumer_group = " + quote(group) + " AND topic = " + quote(topic) + " AND partition = " + strconv.Itoa(int(partition)) +
+		" ORDER BY version DESC LIMIT 1"
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return c, false, fmt.Errorf("load checkpoint: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return c, false, rows.Err()
+	}
+	if err := rows.Scan(&c.FlushedThrough, &c.ReplayFrom, &c.ReplayMaxTime); err != nil {
+		return c, false, fmt.Errorf("load checkpoint: %w", err)
+	}
+	return c, true, nil
+}
+
+// LoadUsage returns a partition's stored usage states with window_start >=
+// from (unix ms; math.MinInt64 for all), or only of the listed windows.
+func (s *Store) LoadUsage(ctx context.Context, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
+	cols := strings.TrimSuffix(schemas.UsageColumns, ", written_at")
+	rows, err := s.conn.Query(ctx, "SELECT "+cols+" FROM "+s.db+".usage_rollup FINAL WHERE "+windowFilter(partition, from, windows))
+	if err != nil {
+		return nil, fmt.Errorf("load usage states: %w", err)
+	}
+	defer rows.Close()
+	var out []schemas.UsageRow
+	for rows.Next() {
+		var r schemas.UsageRow
+		if err := rows.Scan(r.Pointers()...); err != nil {
+			return nil, fmt.Errorf("load usage states: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// LoadTasks is LoadUsage for task partials.
+func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, windows []int64) ([]schemas.TaskRow, error) {
+	cols := strings.TrimSuffix(schemas.TaskColumns, ", written_at")
+	rows, err := s.conn.Query(ctx, "SELECT "+cols+" FROM "+s.db+".task_rollup FINAL WHERE "+windowFilter(partition, from, windows))
+	if err != nil {
+		return nil, fmt.Errorf("load task states: %w", err)
+	}
+	defer rows.Close()
+	var out []schemas.TaskRow
+	for rows.Next() {
+		var r schemas.TaskRow
+		if err := rows.Scan(r.Pointers()...); err != nil {
+			return nil, fmt.Errorf("load task states: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func windowFilter(partition uint32, from int64, windows []int64) string {
+	f := "src_partition = " + strconv.Itoa(int(partition))
+	if len(windows) > 0 {
+		seen := map[int64]bool{}
+		var list []string
+		for _, w := range windows {
+			if !seen[w] {
+				seen[w] = true
+				list = append(list, "toDateTime("+strconv.FormatInt(floorDiv(w, 1000), 10)+")")
+			}
+		}
+		return f + " AND window_start IN (" + strings.Join(list, ", ") + ")"
+	}
+	if from > -62135596800000 { // after year 1: a real bound
+		f += " AND window_start >= toDateTime(" + strconv.FormatInt(max(floorDiv(from, 1000), 0), 10) + ")"
+	}
+	return f
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// quote renders a string literal for ClickHouse.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
