@@ -7,6 +7,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -54,6 +57,12 @@ func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
 func (a *Aggregator) Run(ctx context.Context) error {
 	a.log.Info("starting", zap.Strings("brokers", a.cfg.Brokers), zap.String("topic", a.cfg.Topic),
 		zap.String("group", a.cfg.Group), zap.String("clickhouse", a.cfg.ClickHouse.Addr), zap.String("database", a.cfg.ClickHouse.Database))
+	if a.cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit makes the collector work harder near it instead of
+		// letting the heap double; states, the duplicate set and in-flight
+		// batches stay bounded by MaxDirty and the horizons.
+		debug.SetMemoryLimit(a.cfg.MemoryLimit)
+	}
 	conn, err := a.connect(ctx)
 	if err != nil {
 		return err
@@ -136,6 +145,8 @@ func (a *Aggregator) ensureDLQ(ctx context.Context) error {
 func (a *Aggregator) httpServer() (*http.Server, net.Listener, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !a.ready.Load() {

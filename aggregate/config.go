@@ -24,9 +24,10 @@ type Config struct {
 	DedupHorizon      time.Duration // duplicates within it count once, default 10m
 	ReferenceDate     time.Time     // reference prices; zero: each model's first known price
 
-	FlushInterval   time.Duration // wall time between flushes of a busy partition, default 5s
+	FlushInterval   time.Duration // wall time between flushes of a busy partition, default 2s
 	IdleFlush       time.Duration // wall time after which an idle partition flushes, default 10s
-	MaxDirty        int           // dirty states per partition that force a flush, default 200,000
+	MaxDirty        int           // dirty states per partition that force a flush, default 20,000
+	MemoryLimit     int64         // soft Go heap limit in bytes (0: none), default 384 MiB
 	ShutdownTimeout time.Duration // wall time for the final flush, default 30s
 	SessionTimeout  time.Duration // consumer group session, default 10s
 
@@ -41,7 +42,7 @@ func DefaultConfig() Config {
 		Brokers: []string{"127.0.0.1:9092"}, Topic: emit.DefaultTopic, Group: "jevons-aggregate",
 		Window: time.Minute, TaskWindow: time.Hour, AllowedLateness: 2 * time.Minute,
 		CorrectionHorizon: 35 * 24 * time.Hour, MaxFuture: 5 * time.Minute, DedupHorizon: 10 * time.Minute,
-		FlushInterval: 5 * time.Second, IdleFlush: 10 * time.Second, MaxDirty: 200_000,
+		FlushInterval: 2 * time.Second, IdleFlush: 10 * time.Second, MaxDirty: 20_000, MemoryLimit: 384 << 20,
 		ShutdownTimeout: 30 * time.Second, SessionTimeout: 10 * time.Second,
 		ClickHouse: sink.DefaultConfig(),
 	}

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"hash/maphash"
+	"math/bits"
 )
 
 // dedupSet recognises a second delivery of (tenant, event_id) while the
@@ -14,11 +15,13 @@ import (
 // replays from ReplayFrom with the clock set to ReplayMaxTime rebuilds
 // exactly the entries that matter.
 type dedupSet struct {
-	seed1, seed2 maphash.Seed
-	seen         map[[2]uint64]int64 // key hash -> clock at insertion
-	fifo         []dedupEntry        // insertion order, for eviction and the replay start
-	head         int
+	seeds [4]maphash.Seed
+	seen  map[[2]uint64]int64 // key hash -> clock at insertion
+	fifo  [][]dedupEntry      // insertion order in fixed-size blocks, for eviction and the replay start
+	head  int                 // next entry to evict in fifo[0]
 }
+
+const dedupBlock = 8192
 
 type dedupEntry struct {
 	key    [2]uint64
@@ -27,22 +30,21 @@ type dedupEntry struct {
 }
 
 func newDedupSet() *dedupSet {
-	return &dedupSet{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(), seen: map[[2]uint64]int64{}}
+	d := &dedupSet{seen: map[[2]uint64]int64{}}
+	for i := range d.seeds {
+		d.seeds[i] = maphash.MakeSeed()
+	}
+	return d
 }
 
 // hash is 128 bits wide, so that a false duplicate (which would drop a real
 // event) is out of the question at any realistic volume.
 func (d *dedupSet) hash(tenant, eventID string) [2]uint64 {
-	var h1, h2 maphash.Hash
-	h1.SetSeed(d.seed1)
-	h2.SetSeed(d.seed2)
-	h1.WriteString(tenant)
-	h1.WriteByte(0)
-	h1.WriteString(eventID)
-	h2.WriteString(eventID)
-	h2.WriteByte(0)
-	h2.WriteString(tenant)
-	return [2]uint64{h1.Sum64(), h2.Sum64()}
+	t1, t2 := maphash.String(d.seeds[2], tenant), maphash.String(d.seeds[3], tenant)
+	return [2]uint64{
+		maphash.String(d.seeds[0], eventID) ^ t1,
+		maphash.String(d.seeds[1], eventID) ^ bits.RotateLeft64(t2, 29),
+	}
 }
 
 // admit reports whether the event is a duplicate at clock (the partition's
@@ -53,7 +55,11 @@ func (d *dedupSet) admit(tenant, eventID string, clock, horizon, offset int64) b
 		return true
 	}
 	d.seen[k] = clock
-	d.fifo = append(d.fifo, dedupEntry{k, clock, offset})
+	if n := len(d.fifo); n == 0 || len(d.fifo[n-1]) == dedupBlock {
+		d.fifo = append(d.fifo, make([]dedupEntry, 0, dedupBlock))
+	}
+	last := &d.fifo[len(d.fifo)-1]
+	*last = append(*last, dedupEntry{k, clock, offset})
 	return false
 }
 
@@ -61,21 +67,25 @@ func (d *dedupSet) admit(tenant, eventID string, clock, horizon, offset int64) b
 // (the offset of the oldest entry that still can) and that entry's clock;
 // ok is false when no entry remains.
 func (d *dedupSet) evict(clock, horizon int64) (replayFrom, replayClock int64, ok bool) {
-	for d.head < len(d.fifo) && d.fifo[d.head].clock < clock-horizon {
-		e := d.fifo[d.head]
-		if c, found := d.seen[e.key]; found && c == e.clock {
-			delete(d.seen, e.key)
+	for len(d.fifo) > 0 {
+		block := d.fifo[0]
+		for d.head < len(block) && block[d.head].clock < clock-horizon {
+			e := block[d.head]
+			if c, found := d.seen[e.key]; found && c == e.clock {
+				delete(d.seen, e.key)
+			}
+			d.head++
 		}
-		d.head++
+		if d.head < len(block) {
+			return block[d.head].offset, block[d.head].clock, true
+		}
+		if len(block) < dedupBlock { // the open block, now empty
+			d.fifo[0], d.head = block[:0], 0
+			return 0, 0, false
+		}
+		d.fifo, d.head = d.fifo[1:], 0
 	}
-	if d.head > 4096 && d.head > len(d.fifo)/2 { // compact
-		d.fifo = append(d.fifo[:0], d.fifo[d.head:]...)
-		d.head = 0
-	}
-	if d.head == len(d.fifo) {
-		return 0, 0, false
-	}
-	return d.fifo[d.head].offset, d.fifo[d.head].clock, true
+	return 0, 0, false
 }
 
 func (d *dedupSet) len() int { return len(d.seen) }

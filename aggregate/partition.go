@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/jevonsdev/jevons/pricing"
 	"github.com/jevonsdev/jevons/schemas"
+	"github.com/jevonsdev/jevons/sink"
 )
 
 // outcome is what became of one consumed message.
@@ -30,7 +32,7 @@ var outcomeNames = [numOutcomes]string{"aggregated", "duplicate", "late_correcte
 // store loads stored states; sink.Store implements it on ClickHouse.
 type store interface {
 	LoadUsage(ctx context.Context, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error)
-	LoadTasks(ctx context.Context, partition uint32, from int64, windows []int64) ([]schemas.TaskRow, error)
+	LoadTasks(ctx context.Context, partition uint32, from int64, keys []sink.TaskKey) ([]schemas.TaskRow, error)
 }
 
 // deadLetter is a message bound for the dead-letter topic.
@@ -64,6 +66,9 @@ type partition struct {
 	usageFloor, taskFloor int64 // windows >= floor: memory is authoritative
 	dirtyUsage            []*usageState
 	dirtyTasks            []*taskState
+	evicted               map[int64]map[[2]uint64]struct{} // task window -> tasks evicted while it is open
+	taskSeed1, taskSeed2  maphash.Seed
+	cycle                 int64    // flushes so far
 	coldUsage             []priced // late events waiting for their stored state
 	coldTasks             []priced
 	dlq                   []deadLetter
@@ -79,6 +84,7 @@ func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(),
 		usage: map[usageKey]*usageState{}, tasks: map[taskKey]*taskState{},
 		usageFloor: noTime, taskFloor: noTime,
+		evicted: map[int64]map[[2]uint64]struct{}{}, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
 	}
 }
 
@@ -107,14 +113,16 @@ func (p *partition) activate(ctx context.Context, st store) error {
 		return err
 	}
 	for i := range urows {
-		p.usage[usageKeyOf(&urows[i])] = &usageState{row: urows[i]}
+		s := usageFromRow(&urows[i])
+		p.usage[s.key] = s
 	}
 	trows, err := st.LoadTasks(ctx, p.id, p.taskFloor, nil)
 	if err != nil {
 		return err
 	}
 	for i := range trows {
-		p.tasks[taskKeyOf(&trows[i])] = &taskState{row: trows[i]}
+		s := taskFromRow(&trows[i])
+		p.tasks[s.key] = s
 	}
 	p.active = true
 	return nil
@@ -172,7 +180,8 @@ func (p *partition) process(m *kafka.Message) outcome {
 	uk := usageKey{windowStart(t, p.win), ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
 	tk := taskKey{windowStart(t, p.twin), ev.Tenant, ev.TaskID}
 	late := uk.window < p.usageFloor
-	if late || tk.window < p.taskFloor {
+	coldTask := tk.window < p.taskFloor || p.wasEvicted(tk)
+	if late || coldTask {
 		cp := *ev // the decoder's event is reused; a deferred event keeps a copy
 		e.ev = &cp
 	}
@@ -182,7 +191,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 	} else {
 		applied = p.applyUsage(uk, &e) || applied
 	}
-	if tk.window < p.taskFloor {
+	if coldTask {
 		p.coldTasks = append(p.coldTasks, e)
 	} else {
 		applied = p.applyTask(tk, &e) || applied
@@ -190,7 +199,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 	switch {
 	case late:
 		return p.count(outLateCorrected)
-	case !applied && tk.window >= p.taskFloor:
+	case !applied && !coldTask:
 		return p.count(outReplayed)
 	}
 	return p.count(outAggregated)
@@ -200,9 +209,9 @@ func (p *partition) process(m *kafka.Message) outcome {
 func (p *partition) applyUsage(k usageKey, e *priced) bool {
 	s := p.usage[k]
 	if s == nil {
-		s = newUsageState(p.id, k)
+		s = &usageState{key: k, version: -1}
 		p.usage[k] = s
-	} else if s.row.Requests > 0 && s.row.Version >= uint64(e.offset) {
+	} else if s.version >= e.offset {
 		return false
 	}
 	s.add(e)
@@ -216,12 +225,13 @@ func (p *partition) applyUsage(k usageKey, e *priced) bool {
 func (p *partition) applyTask(k taskKey, e *priced) bool {
 	s := p.tasks[k]
 	if s == nil {
-		s = newTaskState(p.id, k)
+		s = &taskState{key: k, version: -1}
 		p.tasks[k] = s
-	} else if s.row.Requests > 0 && s.row.Version >= uint64(e.offset) {
+	} else if s.version >= e.offset {
 		return false
 	}
 	s.add(e)
+	s.touched = p.cycle
 	if !s.dirty {
 		s.dirty = true
 		p.dirtyTasks = append(p.dirtyTasks, s)
@@ -258,8 +268,8 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 				return fmt.Errorf("load late usage windows: %w", err)
 			}
 			for i := range rows {
-				if k := usageKeyOf(&rows[i]); p.usage[k] == nil {
-					p.usage[k] = &usageState{row: rows[i]}
+				if s := usageFromRow(&rows[i]); p.usage[s.key] == nil {
+					p.usage[s.key] = s
 				}
 			}
 		}
@@ -269,21 +279,26 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 		p.coldUsage = p.coldUsage[:0]
 	}
 	if len(p.coldTasks) > 0 {
-		var windows []int64
+		var keys []sink.TaskKey
+		seen := map[taskKey]bool{}
 		for i := range p.coldTasks {
 			k := p.coldTaskKey(&p.coldTasks[i])
-			if p.tasks[k] == nil {
-				windows = append(windows, k.window)
+			if p.tasks[k] == nil && !seen[k] {
+				seen[k] = true
+				keys = append(keys, sink.TaskKey{Window: k.window, Tenant: k.tenant, TaskID: k.taskID})
 			}
 		}
-		if len(windows) > 0 {
-			rows, err := st.LoadTasks(ctx, p.id, noTime, windows)
+		for len(keys) > 0 {
+			chunk := keys[:min(len(keys), 1000)]
+			keys = keys[len(chunk):]
+			rows, err := st.LoadTasks(ctx, p.id, noTime, chunk)
 			if err != nil {
 				return fmt.Errorf("load late task windows: %w", err)
 			}
 			for i := range rows {
-				if k := taskKeyOf(&rows[i]); p.tasks[k] == nil {
-					p.tasks[k] = &taskState{row: rows[i]}
+				if s := taskFromRow(&rows[i]); p.tasks[s.key] == nil {
+					p.tasks[s.key] = s
+					p.unevict(s.key)
 				}
 			}
 		}
@@ -315,23 +330,29 @@ type flushBatch struct {
 	tasks      []schemas.TaskRow
 	checkpoint schemas.Checkpoint
 	dlq        []deadLetter
+	usageSt    []*usageState // the states the rows were taken from
+	taskSt     []*taskState
 }
 
-// snapshot copies the dirty states and the checkpoint that follows them.
-// Cold events must be resolved first.
+// snapshot copies the dirty states and the checkpoint that follows them,
+// and hands the states to the flush: processing may go on while it is
+// written, and a state changed meanwhile becomes dirty again. Cold events
+// must be resolved first; one snapshot at a time may be in flight.
 func (p *partition) snapshot() (*flushBatch, error) {
 	if len(p.coldUsage)+len(p.coldTasks) > 0 {
 		return nil, errors.New("snapshot with unresolved late events")
 	}
-	b := &flushBatch{dlq: p.dlq}
-	for _, s := range p.dirtyUsage {
-		b.usage = append(b.usage, s.row)
+	b := &flushBatch{dlq: p.dlq, usage: make([]schemas.UsageRow, len(p.dirtyUsage)), tasks: make([]schemas.TaskRow, len(p.dirtyTasks)),
+		usageSt: p.dirtyUsage, taskSt: p.dirtyTasks}
+	for i, s := range p.dirtyUsage {
+		b.usage[i] = s.row(p.id)
+		s.dirty, s.flushing = false, true
 	}
-	for _, s := range p.dirtyTasks {
-		r := s.row
-		r.Models = append([]string(nil), r.Models...)
-		b.tasks = append(b.tasks, r)
+	for i, s := range p.dirtyTasks {
+		b.tasks[i] = s.row(p.id)
+		s.dirty, s.flushing = false, true
 	}
+	p.dirtyUsage, p.dirtyTasks, p.dlq = nil, nil, nil
 	replayFrom, replayClock, ok := p.dedup.evict(p.maxTime, p.horizon)
 	if !ok {
 		replayFrom, replayClock = p.next, p.maxTime
@@ -343,37 +364,102 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	return b, nil
 }
 
-// flushed marks the snapshot durable: states are clean, closed windows
-// leave memory and the floors move up.
+// flushed marks the snapshot durable: its states are clean unless changed
+// since, closed windows leave memory and the floors move up.
 func (p *partition) flushed(b *flushBatch) {
-	for _, s := range p.dirtyUsage {
-		s.dirty = false
+	for _, s := range b.usageSt {
+		s.flushing = false
 	}
-	for _, s := range p.dirtyTasks {
-		s.dirty = false
+	for _, s := range b.taskSt {
+		s.flushing = false
 	}
-	p.dirtyUsage, p.dirtyTasks = p.dirtyUsage[:0], p.dirtyTasks[:0]
 	if n := len(b.dlq); n > 0 {
 		p.dlqThrough = max(p.dlqThrough, b.dlq[n-1].msg.Offset)
-		p.dlq = p.dlq[n:]
 	}
 	p.flushedThrough = b.checkpoint.FlushedThrough
 	if uf := floorFor(p.maxTime, p.lateness, p.win); uf > p.usageFloor {
 		p.usageFloor = uf
 		for k, s := range p.usage {
-			if k.window < uf && !s.dirty {
+			if k.window < uf && !s.dirty && !s.flushing {
 				delete(p.usage, k)
 			}
 		}
 	}
 	if tf := floorFor(p.maxTime, p.lateness, p.twin); tf > p.taskFloor {
 		p.taskFloor = tf
-		for k, s := range p.tasks {
-			if k.window < tf && !s.dirty {
-				delete(p.tasks, k)
+		for w := range p.evicted {
+			if w < tf {
+				delete(p.evicted, w)
 			}
 		}
 	}
+	p.evictTasks()
+	p.cycle++
+}
+
+// taskIdleFlushes is how many flushes a task partial may go without an
+// event before it leaves memory; a done task leaves at once.
+const taskIdleFlushes = 3
+
+// evictTasks drops clean task states of closed windows, of done tasks and of
+// idle tasks. Task windows are long (an hour by default) and tasks many, so
+// open-window states leave memory too; their hashes are kept so that a
+// later event reloads the stored state instead of starting from zero.
+func (p *partition) evictTasks() {
+	for k, s := range p.tasks {
+		if s.dirty || s.flushing {
+			continue
+		}
+		if k.window < p.taskFloor {
+			delete(p.tasks, k)
+			continue
+		}
+		if s.done || p.cycle-s.touched >= taskIdleFlushes {
+			delete(p.tasks, k)
+			set := p.evicted[k.window]
+			if set == nil {
+				set = map[[2]uint64]struct{}{}
+				p.evicted[k.window] = set
+			}
+			set[p.taskHash(k)] = struct{}{}
+		}
+	}
+}
+
+func (p *partition) taskHash(k taskKey) [2]uint64 {
+	var h1, h2 maphash.Hash
+	h1.SetSeed(p.taskSeed1)
+	h2.SetSeed(p.taskSeed2)
+	h1.WriteString(k.tenant)
+	h1.WriteByte(0)
+	h1.WriteString(k.taskID)
+	h2.WriteString(k.taskID)
+	h2.WriteByte(0)
+	h2.WriteString(k.tenant)
+	return [2]uint64{h1.Sum64(), h2.Sum64()}
+}
+
+func (p *partition) wasEvicted(k taskKey) bool {
+	set := p.evicted[k.window]
+	if set == nil || p.tasks[k] != nil {
+		return false
+	}
+	_, ok := set[p.taskHash(k)]
+	return ok
+}
+
+func (p *partition) unevict(k taskKey) {
+	if set := p.evicted[k.window]; set != nil {
+		delete(set, p.taskHash(k))
+	}
+}
+
+func (p *partition) evictedCount() int {
+	n := 0
+	for _, set := range p.evicted {
+		n += len(set)
+	}
+	return n
 }
 
 // dlqHeaders are the headers a dead letter carries besides the original's.

@@ -40,55 +40,125 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 	}
 	fetchCtx, stopFetch := context.WithCancel(gctx)
 	defer stopFetch()
-	msgs := make(chan kafka.Message, 4096)
+	msgs := make(chan []kafka.Message, 8)
 	go fetch(fetchCtx, reader, msgs, log)
 
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var pub [numOutcomes]int64
 	lastFlush, lastMsg := time.Now(), time.Now()
-	flush := func(ctx context.Context) bool {
-		if err := a.flush(ctx, gen, p, log); err != nil {
-			log.Warn("flush failed; partition released without it", zap.Error(err))
-			return false
+	caughtUp := false // the last message fetched was the newest in the partition
+
+	// One flush at a time is in flight; processing goes on meanwhile.
+	var inflight *flushBatch
+	var flushStart time.Time
+	done := make(chan error, 1)
+	begin := func(ctx context.Context) {
+		if inflight != nil || p.pending() == 0 || !p.active || p.next < p.flushedThrough {
+			return
 		}
+		if err := retry(ctx, log, "load late windows", func(ctx context.Context) error { return p.resolveCold(ctx, a.store) }); err != nil {
+			return
+		}
+		b, err := p.snapshot()
+		if err != nil {
+			log.Error("snapshot", zap.Error(err))
+			return
+		}
+		inflight, flushStart = b, time.Now()
+		go func() { done <- a.persist(ctx, b, log) }()
+	}
+	finish := func(err error) {
+		b := inflight
+		inflight = nil
+		if err != nil {
+			log.Warn("flush not made durable; the next owner replays it", zap.Error(err))
+			return
+		}
+		p.flushed(b)
 		lastFlush = time.Now()
-		return true
+		a.m.flushes.Inc()
+		a.m.flushTime.Observe(time.Since(flushStart).Seconds())
+		// The ClickHouse checkpoint is authoritative; the Kafka commit only
+		// shows progress to Kafka tooling, so its failure is not an error.
+		if err := gen.CommitOffsets(map[string]map[int]int64{a.cfg.Topic: {int(p.id): b.checkpoint.ReplayFrom}}); err != nil {
+			log.Debug("commit offset", zap.Error(err))
+		}
 	}
 	for {
 		select {
 		case <-gctx.Done():
 			stopFetch()
 			sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-			flush(sctx)
+			if inflight != nil {
+				finish(waitFlush(sctx, done))
+			}
+			if inflight == nil {
+				begin(sctx)
+				if inflight != nil {
+					finish(waitFlush(sctx, done))
+				}
+			}
 			cancel()
 			a.m.publish(p, &pub)
 			log.Info("partition released", zap.Int64("flushed_through", p.flushedThrough))
 			return
-		case m := <-msgs:
-			if !p.active && !p.replaying(m.Offset) {
-				if err := retry(gctx, log, "load open windows", func(ctx context.Context) error { return p.activate(ctx, a.store) }); err != nil {
-					continue // generation ended; the select sees it
+		case err := <-done:
+			finish(err)
+		case batch := <-msgs:
+			for i := range batch {
+				m := &batch[i]
+				if !p.active && !p.replaying(m.Offset) {
+					if err := retry(gctx, log, "load open windows", func(ctx context.Context) error { return p.activate(ctx, a.store) }); err != nil {
+						break // generation ended; the select sees it
+					}
+				}
+				p.process(m)
+				if p.pending() >= a.cfg.MaxDirty {
+					if inflight != nil { // backpressure: wait for the flush in flight
+						finish(waitFlush(gctx, done))
+					}
+					begin(gctx)
 				}
 			}
-			p.process(&m)
-			lastMsg = time.Now()
-			if m.Offset&1023 == 0 {
+			if n := len(batch); n > 0 {
+				m := &batch[n-1]
+				lastMsg = time.Now()
+				caughtUp = m.Offset+1 >= m.HighWaterMark
 				a.m.lag.WithLabelValues(strconv.Itoa(int(id))).Set(float64(m.HighWaterMark - m.Offset - 1))
-			}
-			if p.pending() >= a.cfg.MaxDirty {
-				flush(gctx)
 			}
 		case now := <-tick.C:
 			a.m.publish(p, &pub)
-			if p.pending() > 0 && (now.Sub(lastFlush) >= a.cfg.FlushInterval || now.Sub(lastMsg) >= a.cfg.IdleFlush) {
-				flush(gctx)
+			// Flush on schedule, when idle, or as soon as the partition has
+			// caught up, so the newest data reaches ClickHouse without delay.
+			since := now.Sub(lastFlush)
+			if p.pending() > 0 && (since >= a.cfg.FlushInterval || now.Sub(lastMsg) >= a.cfg.IdleFlush ||
+				(caughtUp && len(msgs) == 0 && since >= minFlushGap)) {
+				begin(gctx)
 			}
 		}
 	}
 }
 
-func fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka.Message, log *zap.Logger) {
+func waitFlush(ctx context.Context, done <-chan error) error {
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// minFlushGap bounds how often a caught-up partition flushes: each flush
+// rewrites the states it touched, so flushing on every trickle would
+// multiply rows for nothing.
+const minFlushGap = 500 * time.Millisecond
+
+// fetch hands messages over in batches, so the partition loop selects once
+// per batch rather than per message. A batch goes out when full or when it
+// ends at the partition's high watermark, where the next fetch may block.
+func fetch(ctx context.Context, r *kafka.Reader, out chan<- []kafka.Message, log *zap.Logger) {
+	batch := make([]kafka.Message, 0, fetchBatch)
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -103,13 +173,20 @@ func fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka.Message, log *
 			}
 			continue
 		}
+		batch = append(batch, m)
+		if len(batch) < fetchBatch && m.Offset+1 < m.HighWaterMark {
+			continue
+		}
 		select {
-		case out <- m:
+		case out <- batch:
+			batch = make([]kafka.Message, 0, fetchBatch)
 		case <-ctx.Done():
 			return
 		}
 	}
 }
+
+const fetchBatch = 512
 
 // restore reads the partition's checkpoint and dead-letter tail and returns
 // the offset to fetch from.
@@ -147,20 +224,9 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 	return start, err
 }
 
-// flush makes the partition's dirty states durable: dead letters first,
-// then rollup rows and the checkpoint in ClickHouse, then the Kafka commit.
-func (a *Aggregator) flush(ctx context.Context, gen *kafka.Generation, p *partition, log *zap.Logger) error {
-	if p.pending() == 0 || !p.active || p.next < p.flushedThrough {
-		return nil
-	}
-	start := time.Now()
-	if err := retry(ctx, log, "load late windows", func(ctx context.Context) error { return p.resolveCold(ctx, a.store) }); err != nil {
-		return err
-	}
-	b, err := p.snapshot()
-	if err != nil {
-		return err
-	}
+// persist makes a snapshot durable: dead letters first, then rollup rows
+// and the checkpoint in ClickHouse.
+func (a *Aggregator) persist(ctx context.Context, b *flushBatch, log *zap.Logger) error {
 	if len(b.dlq) > 0 {
 		msgs := make([]kafka.Message, len(b.dlq))
 		for i := range b.dlq {
@@ -171,18 +237,7 @@ func (a *Aggregator) flush(ctx context.Context, gen *kafka.Generation, p *partit
 			return err
 		}
 	}
-	if err := a.store.Write(ctx, &sink.Batch{Usage: b.usage, Tasks: b.tasks, Checkpoints: []schemas.Checkpoint{b.checkpoint}}); err != nil {
-		return err
-	}
-	p.flushed(b)
-	a.m.flushes.Inc()
-	a.m.flushTime.Observe(time.Since(start).Seconds())
-	// The ClickHouse checkpoint is authoritative; the Kafka commit only
-	// shows progress to Kafka tooling, so its failure is not an error.
-	if err := gen.CommitOffsets(map[string]map[int]int64{a.cfg.Topic: {int(p.id): b.checkpoint.ReplayFrom}}); err != nil {
-		log.Debug("commit offset", zap.Error(err))
-	}
-	return nil
+	return a.store.Write(ctx, &sink.Batch{Usage: b.usage, Tasks: b.tasks, Checkpoints: []schemas.Checkpoint{b.checkpoint}})
 }
 
 var errNoLeader = errors.New("no reachable leader")

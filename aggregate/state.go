@@ -29,89 +29,123 @@ type priced struct {
 	unpriced bool
 }
 
+// sums are the additive totals both rollups keep.
+type sums struct {
+	requests, input, output, cacheRead, cacheWrite, cacheWrite1h, reasoning, unpriced uint64
+	cost, refCost                                                                     int64
+}
+
+func (s *sums) add(e *priced) {
+	u := &e.ev.Usage
+	s.requests++
+	s.input += uint64(u.InputTokens)
+	s.output += uint64(u.OutputTokens)
+	s.cacheRead += uint64(u.CacheReadTokens)
+	s.cacheWrite += uint64(u.CacheWriteTokens)
+	s.cacheWrite1h += uint64(u.CacheWrite1hTokens)
+	s.reasoning += uint64(u.ReasoningTokens)
+	s.cost += e.cost
+	s.refCost += e.refCost
+	if e.unpriced {
+		s.unpriced++
+	}
+}
+
 // usageState is the whole state of a usage key: every counted event of the
-// partition for that key up to offset version.
+// partition for that key up to offset version. It is kept compact and
+// turned into a row only when flushed.
 type usageState struct {
-	row   schemas.UsageRow
-	dirty bool
+	key            usageKey
+	sums           sums
+	latSum, latMax uint64
+	version        int64 // offset of the last event included; -1 when empty
+	dirty          bool  // changed since the last snapshot
+	flushing       bool  // in a snapshot not yet durable
 }
 
 func (s *usageState) add(e *priced) {
-	r := &s.row
-	u := &e.ev.Usage
-	r.Requests++
-	r.InputTokens += uint64(u.InputTokens)
-	r.OutputTokens += uint64(u.OutputTokens)
-	r.CacheReadTokens += uint64(u.CacheReadTokens)
-	r.CacheWriteTokens += uint64(u.CacheWriteTokens)
-	r.CacheWrite1hTokens += uint64(u.CacheWrite1hTokens)
-	r.ReasoningTokens += uint64(u.ReasoningTokens)
-	r.CostNanos += e.cost
-	r.RefCostNanos += e.refCost
-	if e.unpriced {
-		r.UnpricedRequests++
-	}
+	s.sums.add(e)
 	l := uint64(e.ev.LatencyMs)
-	r.LatencyMsSum += l
-	r.LatencyMsMax = max(r.LatencyMsMax, l)
-	r.Version = uint64(e.offset)
+	s.latSum += l
+	s.latMax = max(s.latMax, l)
+	s.version = e.offset
 }
 
-func newUsageState(p uint32, k usageKey) *usageState {
-	return &usageState{row: schemas.UsageRow{
+func (s *usageState) row(p uint32) schemas.UsageRow {
+	k, m := &s.key, &s.sums
+	return schemas.UsageRow{
 		SrcPartition: p, WindowStart: time.UnixMilli(k.window).UTC(), Tenant: k.tenant, App: k.app, TaskType: k.taskType,
 		Provider: k.provider, Model: k.model, Operation: k.operation, Status: k.status,
-	}}
+		Requests: m.requests, InputTokens: m.input, OutputTokens: m.output, CacheReadTokens: m.cacheRead,
+		CacheWriteTokens: m.cacheWrite, CacheWrite1hTokens: m.cacheWrite1h, ReasoningTokens: m.reasoning,
+		CostNanos: m.cost, RefCostNanos: m.refCost, UnpricedRequests: m.unpriced,
+		LatencyMsSum: s.latSum, LatencyMsMax: s.latMax, Version: uint64(s.version),
+	}
 }
 
-func usageKeyOf(r *schemas.UsageRow) usageKey {
-	return usageKey{r.WindowStart.UnixMilli(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status}
+func usageFromRow(r *schemas.UsageRow) *usageState {
+	return &usageState{
+		key: usageKey{r.WindowStart.UnixMilli(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status},
+		sums: sums{r.Requests, r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.CacheWrite1hTokens,
+			r.ReasoningTokens, r.UnpricedRequests, r.CostNanos, r.RefCostNanos},
+		latSum: r.LatencyMsSum, latMax: r.LatencyMsMax, version: int64(r.Version),
+	}
 }
 
 // taskState is the whole state of one task partial.
 type taskState struct {
-	row   schemas.TaskRow
-	dirty bool
+	key              taskKey
+	sums             sums
+	taskType, app    string
+	minTime, maxTime int64 // unix seconds: stored as DateTime
+	models           []string
+	done             bool
+	version          int64
+	dirty            bool
+	flushing         bool
+	touched          int64 // flush cycle of the last update, for eviction
 }
 
 func (s *taskState) add(e *priced) {
-	r := &s.row
-	u := &e.ev.Usage
-	t := time.UnixMilli(e.time).UTC().Truncate(time.Second) // stored as DateTime (seconds)
-	if r.Requests == 0 || t.Before(r.MinTime) {
-		r.MinTime = t
+	t := e.time / 1000
+	if e.time < 0 && e.time%1000 != 0 {
+		t--
 	}
-	if r.Requests == 0 || t.After(r.MaxTime) {
-		r.MaxTime = t
+	if s.sums.requests == 0 {
+		s.minTime, s.maxTime = t, t
+		s.taskType, s.app = e.ev.TaskType, e.ev.App
 	}
-	if r.Requests == 0 {
-		r.TaskType, r.App = e.ev.TaskType, e.ev.App
+	s.minTime, s.maxTime = min(s.minTime, t), max(s.maxTime, t)
+	s.sums.add(e)
+	if i, found := slices.BinarySearch(s.models, e.ev.Model); !found {
+		s.models = slices.Insert(s.models, i, e.ev.Model)
 	}
-	r.Requests++
-	r.InputTokens += uint64(u.InputTokens)
-	r.OutputTokens += uint64(u.OutputTokens)
-	r.CacheReadTokens += uint64(u.CacheReadTokens)
-	r.CacheWriteTokens += uint64(u.CacheWriteTokens)
-	r.CacheWrite1hTokens += uint64(u.CacheWrite1hTokens)
-	r.ReasoningTokens += uint64(u.ReasoningTokens)
-	r.CostNanos += e.cost
-	r.RefCostNanos += e.refCost
-	if e.unpriced {
-		r.UnpricedRequests++
-	}
-	if i, found := slices.BinarySearch(r.Models, e.ev.Model); !found {
-		r.Models = slices.Insert(r.Models, i, e.ev.Model)
-	}
-	if e.ev.TaskDone {
-		r.Done = 1
-	}
-	r.Version = uint64(e.offset)
+	s.done = s.done || e.ev.TaskDone
+	s.version = e.offset
 }
 
-func newTaskState(p uint32, k taskKey) *taskState {
-	return &taskState{row: schemas.TaskRow{SrcPartition: p, Tenant: k.tenant, TaskID: k.taskID, WindowStart: time.UnixMilli(k.window).UTC()}}
+func (s *taskState) row(p uint32) schemas.TaskRow {
+	k, m := &s.key, &s.sums
+	var done uint8
+	if s.done {
+		done = 1
+	}
+	return schemas.TaskRow{
+		SrcPartition: p, Tenant: k.tenant, TaskID: k.taskID, WindowStart: time.UnixMilli(k.window).UTC(),
+		TaskType: s.taskType, App: s.app, MinTime: time.Unix(s.minTime, 0).UTC(), MaxTime: time.Unix(s.maxTime, 0).UTC(),
+		Requests: m.requests, InputTokens: m.input, OutputTokens: m.output, CacheReadTokens: m.cacheRead,
+		CacheWriteTokens: m.cacheWrite, CacheWrite1hTokens: m.cacheWrite1h, ReasoningTokens: m.reasoning,
+		CostNanos: m.cost, RefCostNanos: m.refCost, UnpricedRequests: m.unpriced,
+		Models: slices.Clone(s.models), Done: done, Version: uint64(s.version),
+	}
 }
 
-func taskKeyOf(r *schemas.TaskRow) taskKey {
-	return taskKey{r.WindowStart.UnixMilli(), r.Tenant, r.TaskID}
+func taskFromRow(r *schemas.TaskRow) *taskState {
+	return &taskState{
+		key: taskKey{r.WindowStart.UnixMilli(), r.Tenant, r.TaskID},
+		sums: sums{r.Requests, r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.CacheWrite1hTokens,
+			r.ReasoningTokens, r.UnpricedRequests, r.CostNanos, r.RefCostNanos},
+		taskType: r.TaskType, app: r.App, minTime: r.MinTime.Unix(), maxTime: r.MaxTime.Unix(),
+		models: r.Models, done: r.Done == 1, version: int64(r.Version),
+	}
 }

@@ -1,7 +1,6 @@
 package schemas
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -290,7 +289,7 @@ func (d *Decoder) finishStrings(e *Event, v *ValidationError) {
 	e.App, e.Provider, e.Model = get(sApp), get(sProvider), get(sModel)
 	e.Operation, e.Status = get(sOperation), get(sStatus)
 	if ts := get(sTime); ts != "" {
-		t, err := time.Parse(time.RFC3339Nano, ts)
+		t, err := parseTime(ts)
 		if err != nil {
 			v.add("time", "want RFC 3339 such as 2025-06-01T12:00:00Z, got %q", ts)
 		}
@@ -416,27 +415,29 @@ func (p *parser) str(dst []byte) ([]byte, error) {
 	return nil, p.fail("unterminated string")
 }
 
-// plain is the fast path for strings without escapes or control bytes: it
-// finds the closing quote with a vectorised search and returns the span.
+// plainByte marks the bytes a plain string may hold without a closer look:
+// printable ASCII other than '"' and '\\'.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// plain is the fast path for strings of printable ASCII without escapes:
+// one table lookup per byte. Other strings take the general path.
 func (p *parser) plain() ([]byte, bool) {
-	rest := p.data[p.i+1:]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
+	d := p.data
+	start := p.i + 1
+	j := start
+	for j < len(d) && plainByte[d[j]] {
+		j++
+	}
+	if j == len(d) || d[j] != '"' {
 		return nil, false
 	}
-	span := rest[:j]
-	ascii := true
-	for _, c := range span {
-		if c < 0x20 || c == '\\' {
-			return nil, false
-		}
-		ascii = ascii && c < utf8.RuneSelf
-	}
-	if !ascii && !utf8.Valid(span) {
-		return nil, false
-	}
-	p.i += j + 2
-	return span, true
+	p.i = j + 1
+	return d[start:j], true
 }
 
 func (p *parser) escape(dst []byte) ([]byte, error) {
@@ -513,6 +514,18 @@ func (p *parser) integer() (int64, bool, error) {
 		return 0, false, p.skip()
 	}
 	start := p.i
+	// Fast path: up to 18 plain digits cannot overflow.
+	var n int64
+	j := start
+	for j < len(p.data) && j-start < 18 && p.data[j] >= '0' && p.data[j] <= '9' {
+		n = n*10 + int64(p.data[j]-'0')
+		j++
+	}
+	if j > start && j < len(p.data) && (p.data[j] == ',' || p.data[j] == '}' || p.data[j] == ' ' || p.data[j] == '\n') &&
+		(p.data[start] != '0' || j == start+1) {
+		p.i = j
+		return n, true, nil
+	}
 	if err := p.number(); err != nil {
 		return 0, false, err
 	}
@@ -627,4 +640,59 @@ func (p *parser) skipDepth(depth int) error {
 		return nil
 	}
 	return p.fail("want a JSON value")
+}
+
+// parseTime reads RFC 3339. The common UTC form with up to nanosecond
+// fractions, YYYY-MM-DDTHH:MM:SS[.f]Z, is parsed directly; others go
+// through the time package.
+func parseTime(s string) (time.Time, error) {
+	if len(s) >= 20 && len(s) <= 30 && s[len(s)-1] == 'Z' && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' {
+		num := func(a, b int) (int, bool) {
+			n := 0
+			for i := a; i < b; i++ {
+				c := s[i]
+				if c < '0' || c > '9' {
+					return 0, false
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n, true
+		}
+		y, ok1 := num(0, 4)
+		mo, ok2 := num(5, 7)
+		d, ok3 := num(8, 10)
+		h, ok4 := num(11, 13)
+		mi, ok5 := num(14, 16)
+		sec, ok6 := num(17, 19)
+		ns, okF := 0, true
+		if frac := s[19 : len(s)-1]; frac != "" {
+			if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+				okF = false
+			} else {
+				var v int
+				v, okF = num(20, len(s)-1)
+				for k := len(frac) - 1; k < 9; k++ {
+					v *= 10
+				}
+				ns = v
+			}
+		}
+		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && okF && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h < 24 && mi < 60 && sec < 60 {
+			return time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC), nil
+		}
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+func daysIn(m, y int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }

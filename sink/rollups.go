@@ -96,13 +96,11 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
-		var all Batch
-		for _, r := range reqs {
-			all.Usage = append(all.Usage, r.batch.Usage...)
-			all.Tasks = append(all.Tasks, r.batch.Tasks...)
-			all.Checkpoints = append(all.Checkpoints, r.batch.Checkpoints...)
+		batches := make([]*Batch, len(reqs))
+		for i, r := range reqs {
+			batches[i] = r.batch
 		}
-		err := s.writeWithRetry(reqs, &all)
+		err := s.writeWithRetry(reqs, batches)
 		for _, r := range reqs {
 			r.reply <- err
 		}
@@ -110,7 +108,7 @@ func (s *Store) writer() {
 }
 
 // writeWithRetry retries until success or until every waiting caller gave up.
-func (s *Store) writeWithRetry(reqs []*writeRequest, b *Batch) error {
+func (s *Store) writeWithRetry(reqs []*writeRequest, b []*Batch) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -140,33 +138,66 @@ func (s *Store) writeWithRetry(reqs []*writeRequest, b *Batch) error {
 	}
 }
 
-func (s *Store) insertAll(ctx context.Context, b *Batch) error {
+// insertAll writes every table's rows of the merged batches, one insert per
+// table, checkpoints last.
+func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 	now := time.Now().UTC()
-	if err := s.insert(ctx, "usage_rollup", schemas.UsageColumns, len(b.Usage), func(i int) []any { return b.Usage[i].Values(now) }); err != nil {
+	if err := s.insert(ctx, "usage_rollup", schemas.UsageColumns, bs, func(b *Batch, appendRow func(...any) error) error {
+		for i := range b.Usage {
+			if err := appendRow(b.Usage[i].Values(now)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	if err := s.insert(ctx, "task_rollup", schemas.TaskColumns, len(b.Tasks), func(i int) []any { return b.Tasks[i].Values(now) }); err != nil {
+	if err := s.insert(ctx, "task_rollup", schemas.TaskColumns, bs, func(b *Batch, appendRow func(...any) error) error {
+		for i := range b.Tasks {
+			if err := appendRow(b.Tasks[i].Values(now)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	return s.insert(ctx, "consumer_checkpoints", schemas.CheckpointColumns, len(b.Checkpoints), func(i int) []any { return b.Checkpoints[i].Values(now) })
+	return s.insert(ctx, "consumer_checkpoints", schemas.CheckpointColumns, bs, func(b *Batch, appendRow func(...any) error) error {
+		for i := range b.Checkpoints {
+			if err := appendRow(b.Checkpoints[i].Values(now)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // insert sends one batch with an explicit column list, the form ClickHouse
 // 18.16 accepts from clickhouse-go.
-func (s *Store) insert(ctx context.Context, table, columns string, n int, row func(int) []any) error {
-	if n == 0 {
-		return nil
-	}
+func (s *Store) insert(ctx context.Context, table, columns string, bs []*Batch, rows func(*Batch, func(...any) error) error) error {
 	start := time.Now()
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")")
-	if err != nil {
-		return fmt.Errorf("insert %s: %w", table, err)
+	var batch driver.Batch
+	n := 0
+	appendRow := func(v ...any) error {
+		if batch == nil {
+			var err error
+			if batch, err = s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")"); err != nil {
+				return err
+			}
+		}
+		n++
+		return batch.Append(v...)
 	}
-	for i := range n {
-		if err := batch.Append(row(i)...); err != nil {
-			_ = batch.Abort()
+	for _, b := range bs {
+		if err := rows(b, appendRow); err != nil {
+			if batch != nil {
+				_ = batch.Abort()
+			}
 			return fmt.Errorf("insert %s: %w", table, err)
 		}
+	}
+	if batch == nil {
+		return nil
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %s: %w", table, err)
@@ -217,10 +248,25 @@ func (s *Store) LoadUsage(ctx context.Context, partition uint32, from int64, win
 	return out, rows.Err()
 }
 
-// LoadTasks is LoadUsage for task partials.
-func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, windows []int64) ([]schemas.TaskRow, error) {
+// TaskKey names one task partial.
+type TaskKey struct {
+	Window         int64 // unix ms
+	Tenant, TaskID string
+}
+
+// LoadTasks returns a partition's stored task partials with window_start >=
+// from, or only the listed ones.
+func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, keys []TaskKey) ([]schemas.TaskRow, error) {
 	cols := strings.TrimSuffix(schemas.TaskColumns, ", written_at")
-	rows, err := s.conn.Query(ctx, "SELECT "+cols+" FROM "+s.db+".task_rollup FINAL WHERE "+windowFilter(partition, from, windows))
+	filter := windowFilter(partition, from, nil)
+	if len(keys) > 0 {
+		list := make([]string, len(keys))
+		for i, k := range keys {
+			list[i] = "(toDateTime(" + strconv.FormatInt(floorDiv(k.Window, 1000), 10) + "), " + quote(k.Tenant) + ", " + quote(k.TaskID) + ")"
+		}
+		filter = "src_partition = " + strconv.Itoa(int(partition)) + " AND (window_start, tenant, task_id) IN (" + strings.Join(list, ", ") + ")"
+	}
+	rows, err := s.conn.Query(ctx, "SELECT "+cols+" FROM "+s.db+".task_rollup FINAL WHERE "+filter)
 	if err != nil {
 		return nil, fmt.Errorf("load task states: %w", err)
 	}

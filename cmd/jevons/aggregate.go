@@ -45,6 +45,7 @@ flags:`)
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "wall time between flushes of a busy partition")
 	fs.DurationVar(&cfg.IdleFlush, "idle-flush", cfg.IdleFlush, "wall time without new events after which a partition flushes its open windows")
 	fs.IntVar(&cfg.MaxDirty, "max-dirty", cfg.MaxDirty, "changed states per partition that force a flush (bounds memory)")
+	memMiB := fs.Int64("memory-limit-mib", cfg.MemoryLimit>>20, "soft Go heap limit in MiB (0: none; GOMEMLIMIT wins)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time allowed for the final flush on SIGTERM or partition revocation")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout")
 	fs.StringVar(&cfg.HTTPAddr, "http", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9464)")
@@ -57,7 +58,7 @@ flags:`)
 	if err := layer(fs, *configFile); err != nil {
 		return err
 	}
-	cfg.Brokers, cfg.Catalogs = splitList(*brokers), catalogs
+	cfg.Brokers, cfg.Catalogs, cfg.MemoryLimit = splitList(*brokers), catalogs, *memMiB<<20
 	ref, err := parseDate("reference-date", *refDate)
 	if err != nil {
 		return err

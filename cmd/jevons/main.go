@@ -25,6 +25,7 @@ func commands() []command {
 		{"prices", "price requests with the effective-dated catalog (cost, lookup, validate, unknown)", runPrices},
 		{"aggregate", "consume token events and write exact cost rollups to ClickHouse", runAggregate},
 		{"migrate", "create or upgrade the ClickHouse tables and views", runMigrate},
+		{"bench", "measure raw Kafka fetch against the whole pipeline on real services", runBench},
 		{"verify", "compare the ClickHouse views with a loadgen truth file, exactly", runVerify},
 		{"loadgen", "send seeded synthetic token events to Kafka, with the exact truth", runLoadgen},
 	}

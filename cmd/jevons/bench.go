@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/jevonsdev/jevons/ingest/emit"
+	"github.com/jevonsdev/jevons/ingest/loadgen"
+	"github.com/jevonsdev/jevons/internal/progress"
+	"github.com/jevonsdev/jevons/internal/verify"
+	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/sink"
+)
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench", stderr)
+	brokers := brokersFlag(fs)
+	chCfg := sink.DefaultConfig()
+	fs.StringVar(&chCfg.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", chCfg.Addr), "ClickHouse native-protocol address")
+	events := fs.Int("events", 1_000_000, "events to load and consume")
+	partitions := fs.Int("partitions", 12, "partitions of the fresh topic")
+	keep := fs.Bool("keep", false, "keep the bench database and topic")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger("warn", stderr)
+	if err != nil {
+		return err
+	}
+	run := fmt.Sprintf("bench_%d", time.Now().UnixNano())
+	topic, bl := "jevons."+run, splitList(*brokers)
+
+	// Load N events into a fresh topic.
+	fmt.Fprintf(stderr, "bench: loading %d events into %s\n", *events, topic)
+	ecfg := emit.DefaultConfig()
+	ecfg.Brokers, ecfg.Topic, ecfg.Partitions, ecfg.BlockTimeout = bl, topic, *partitions, time.Minute
+	em, err := emit.New(ecfg, log)
+	if err != nil {
+		return err
+	}
+	lcfg := loadgen.DefaultConfig()
+	lcfg.Events = *events
+	truth, err := loadgen.Run(ctx, lcfg, em, pricing.MustDefault(), time.Time{}, 0, time.Now)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := em.Close(cctx); err != nil {
+		return err
+	}
+	ends, err := progress.EndOffsets(ctx, bl, topic)
+	if err != nil {
+		return err
+	}
+
+	// (a) A raw kafka-go group consumer that only fetches and commits.
+	fmt.Fprintln(stderr, "bench: raw kafka-go consumer")
+	rawStart := time.Now()
+	if err := rawConsume(ctx, bl, topic, run+"-raw", int(truth.Messages)); err != nil {
+		return err
+	}
+	rawSecs := time.Since(rawStart).Seconds()
+
+	// (b) The aggregator, as its own process, until every rollup is in ClickHouse.
+	fmt.Fprintln(stderr, "bench: aggregator")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	conn, err := sink.Open(ctx, chCfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cmd := exec.CommandContext(ctx, self, "aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
+		"--clickhouse", chCfg.Addr, "--database", run, "--log-level", "warn")
+	cmd.Stderr = stderr
+	pipeStart := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	waitErr := progress.WaitCaughtUp(ctx, conn, run, run, topic, ends, 30*time.Minute)
+	pipeSecs := time.Since(pipeStart).Seconds()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	exitErr := cmd.Wait()
+	if waitErr != nil {
+		return waitErr
+	}
+	if exitErr != nil {
+		return fmt.Errorf("aggregator exit: %w", exitErr)
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss * 1024
+	}
+	var rows uint64
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+run+".usage_rollup) + (SELECT count() FROM "+run+".task_rollup)").Scan(&rows); err != nil {
+		return err
+	}
+	rep, err := verify.Compare(ctx, conn, run, truth)
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+run)
+		_, _ = (&kafka.Client{Addr: kafka.TCP(bl...)}).DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic, topic + ".dlq"}})
+	}
+	n := float64(truth.Messages)
+	out := map[string]any{
+		"events": truth.Messages, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs,
+		"ratio": (n / pipeSecs) / (n / rawSecs), "peak_rss_bytes": rss, "rollup_rows": rows,
+		"exact": len(rep.Mismatches) == 0,
+	}
+	if len(rep.Mismatches) > 0 {
+		out["mismatches"] = rep.Mismatches
+	}
+	if err := json.NewEncoder(stdout).Encode(out); err != nil {
+		return err
+	}
+	if len(rep.Mismatches) > 0 {
+		return errors.New("rollups differ from the truth")
+	}
+	return nil
+}
+
+func rawConsume(ctx context.Context, brokers []string, topic, group string, n int) error {
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: group, MinBytes: 1, MaxBytes: 16 << 20,
+		MaxWait: 250 * time.Millisecond, QueueCapacity: 1000, StartOffset: kafka.FirstOffset})
+	defer r.Close()
+	var batch []kafka.Message
+	for i := 0; i < n; i++ {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("raw fetch: %w", err)
+		}
+		batch = append(batch, m)
+		if len(batch) == 10_000 || i == n-1 {
+			if err := r.CommitMessages(ctx, batch...); err != nil {
+				return fmt.Errorf("raw commit: %w", err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return nil
+}
