@@ -131,9 +131,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 			a.m.publish(p, &pub)
 			// Flush on schedule, when idle, or as soon as the partition has
 			// caught up, so the newest data reaches ClickHouse without delay.
-			since := now.Sub(lastFlush)
-			if p.pending() > 0 && (since >= a.cfg.FlushInterval || now.Sub(lastMsg) >= a.cfg.IdleFlush ||
-				(caughtUp && len(msgs) == 0 && since >= minFlushGap)) {
+			if shouldFlush(&a.cfg, now, lastFlush, lastMsg, caughtUp && len(msgs) == 0, p.pending()) {
 				begin(gctx)
 			}
 		}
@@ -147,6 +145,18 @@ func waitFlush(ctx context.Context, done <-chan error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// shouldFlush decides, at wall time now, whether a partition with pending
+// changes flushes: on schedule while busy, after IdleFlush without events,
+// or once caught up with its partition (but not more often than
+// minFlushGap).
+func shouldFlush(cfg *Config, now, lastFlush, lastMsg time.Time, caughtUp bool, pending int) bool {
+	if pending == 0 {
+		return false
+	}
+	since := now.Sub(lastFlush)
+	return since >= cfg.FlushInterval || now.Sub(lastMsg) >= cfg.IdleFlush || (caughtUp && since >= minFlushGap)
 }
 
 // minFlushGap bounds how often a caught-up partition flushes: each flush

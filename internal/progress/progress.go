@@ -10,21 +10,30 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/jevonsdev/jevons/internal/topics"
 )
 
 // EndOffsets returns each partition's end offset (the next offset to be
 // written).
 func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client, done := topics.NewClient(kafka.TCP(brokers...))
+	defer done()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata %s: %w", topic, err)
 	}
 	var req []kafka.OffsetRequest
 	for _, t := range md.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("metadata %s: %w", topic, t.Error)
+		}
 		for _, p := range t.Partitions {
 			req = append(req, kafka.LastOffsetOf(p.ID))
 		}
+	}
+	if len(req) == 0 {
+		return nil, fmt.Errorf("topic %s not found", topic)
 	}
 	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
 	if err != nil {

@@ -18,7 +18,8 @@ func Ensure(ctx context.Context, brokers []string, topic string, partitions, rep
 	if len(brokers) == 0 {
 		return errors.New("ensure topic: no brokers")
 	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client, done := NewClient(kafka.TCP(brokers...))
+	defer done()
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: topic, NumPartitions: partitions, ReplicationFactor: replication,
 	}}})
@@ -28,14 +29,22 @@ func Ensure(ctx context.Context, brokers []string, topic string, partitions, rep
 	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	return waitForLeaders(ctx, client, topic)
+	return waitForLeaders(ctx, client.Addr, topic)
+}
+
+// NewClient returns a client with a transport of its own: kafka-go's shared
+// transport answers metadata requests from a cache that can lag behind a
+// topic just created. done closes the transport's connections.
+func NewClient(addr net.Addr) (*kafka.Client, func()) {
+	tr := &kafka.Transport{DialTimeout: 10 * time.Second}
+	return &kafka.Client{Addr: addr, Timeout: 10 * time.Second, Transport: tr}, tr.CloseIdleConnections
 }
 
 // waitForLeaders waits until every partition of a new topic has a leader, so
 // that the first writes do not fail.
-func waitForLeaders(ctx context.Context, client *kafka.Client, topic string) error {
+func waitForLeaders(ctx context.Context, addr net.Addr, topic string) error {
 	for {
-		n, err := Partitions(ctx, client.Addr, topic)
+		n, err := Partitions(ctx, addr, topic)
 		if err == nil && n > 0 {
 			return nil
 		}
@@ -49,7 +58,8 @@ func waitForLeaders(ctx context.Context, client *kafka.Client, topic string) err
 
 // Partitions returns the number of partitions of topic, all with leaders.
 func Partitions(ctx context.Context, addr net.Addr, topic string) (int, error) {
-	client := &kafka.Client{Addr: addr, Timeout: 10 * time.Second}
+	client, done := NewClient(addr)
+	defer done()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return 0, fmt.Errorf("metadata for %s: %w", topic, err)
@@ -65,6 +75,9 @@ func Partitions(ctx context.Context, addr net.Addr, topic string) (int, error) {
 			if p.Error != nil || p.Leader.Host == "" {
 				return 0, fmt.Errorf("partition %d of %s has no leader", p.ID, topic)
 			}
+		}
+		if len(t.Partitions) == 0 {
+			return 0, fmt.Errorf("topic %s has no partitions", topic)
 		}
 		return len(t.Partitions), nil
 	}

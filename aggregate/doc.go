@@ -1,0 +1,91 @@
+// Package aggregate owns `jevons aggregate`: it consumes token events from
+// Kafka, prices each at its own time (package pricing), folds them into
+// event-time windows per source partition and writes whole-state rollups to
+// ClickHouse (package sink) so that the views "usage" and "tasks" are exact
+// whatever crashes, replays, rebalances, outages, late events and duplicate
+// deliveries happen. It must not decode anything but schema v1 (package
+// schemas) or write anywhere but through sink and the dead-letter topic.
+//
+// # Data path
+//
+// Per assigned partition, one goroutine owns a partition value: decode and
+// check each message, advance the partition's event-time clock (its newest
+// event time), drop duplicates, price the event twice (own time, reference
+// time), and add it to two states: the usage state of (window, tenant, app,
+// task_type, provider, model, operation, status) and the task state of
+// (task window, tenant, task_id). Every message ends in one outcome:
+// aggregated, duplicate, late_corrected, dead_lettered, or replayed (below
+// the checkpoint, or already inside a stored state after a crash).
+//
+// # Storage: rows are states, not deltas
+//
+// A row of usage_rollup or task_rollup holds the whole state of its key for
+// one source partition: every counted event of that partition and key up to
+// offset version. ReplacingMergeTree(version) keeps the highest version and
+// the views read FINAL and sum across partitions. A newer state of a key (a
+// later flush, a late correction) carries a higher version; a replayed state
+// is identical to the one already stored.
+//
+// # Flush protocol
+//
+// A flush snapshots the states changed since the last one and writes, in
+// order: dead letters (acks=all), the rollup rows, then the partition's
+// checkpoint row {flushed_through, replay_from, replay_max_time}; then it
+// commits replay_from to Kafka for tooling. The ClickHouse checkpoint is
+// authoritative. Processing continues while one flush is in flight; a state
+// changed meanwhile is flushed again next time.
+//
+//   - flushed_through: every event below it is inside a written state.
+//   - replay_from: the oldest offset whose duplicate-set entry can still
+//     match; replay_max_time: the clock as it stood at that offset.
+//
+// # Restart, rebalance, crash
+//
+// A partition's new owner (after a crash, kill -9 or rebalance) reads the
+// checkpoint, sets the clock to replay_max_time and fetches from replay_from.
+// Messages below flushed_through only rebuild the duplicate set and the
+// clock. At the first message at or above flushed_through it loads the stored
+// states of windows that may still be open (window start >= floor, where the
+// floor is the window holding clock - allowed lateness); from then on memory
+// is authoritative for windows at or above the floor. An event for a window
+// below the floor (a late event) or for a task state evicted from memory
+// loads that key's stored state first (batched), then applies the event.
+// Before letting a partition go on revocation or SIGTERM, the owner flushes.
+//
+// # Proof sketch
+//
+//  1. Every counted event is in exactly one stored state per table: its key's
+//     state in its source partition. States only grow, by offset order.
+//  2. A replayed event is recognised: a state loaded with version v already
+//     holds every event of its key at offsets <= v (states are whole), so
+//     events at offsets <= v are skipped for that key; events below
+//     flushed_through are never re-added (they only refill the duplicate
+//     set). A flush that wrote rows but died before its checkpoint is covered
+//     by (2): its rows carry their versions.
+//  3. Duplicate decisions are a pure function of the message sequence from
+//     replay_from: an entry matches while its insertion clock is within the
+//     horizon of the current clock, entries are evicted only when they can
+//     never match again, and replay restores the clock at replay_from. So a
+//     replay decides every message at or above flushed_through as the first
+//     run did. Dead-letter and too-old/future checks use only the message
+//     (its event time against its Kafka timestamp), never the wall clock.
+//  4. No state is written with a lower version than one stored: a key's
+//     state is written only by its partition's owner, starting from the
+//     stored state, and versions are offsets, which only grow. A zombie
+//     owner writes the same deterministic states, so it cannot lower one.
+//  5. Dead letters are written before the checkpoint; on restart the owner
+//     reads the tail of its dead-letter partition (the DLQ has the input
+//     topic's partition count and source partition p writes to partition
+//     p mod n) and does not resend offsets already there.
+//
+// # Memory
+//
+// Memory holds: the duplicate set (about 60 bytes per event within the
+// dedup horizon of event time, so it grows with the event rate times the
+// horizon), usage states of open windows (a few per dimension combination),
+// task states of open task windows (evicted when done or idle and reloaded
+// on demand; their 16-byte hashes stay until the window closes), and at most
+// MaxDirty changed states per partition plus one flush in flight. Kafka
+// fetch buffers are bounded by the reader queue. A soft Go memory limit
+// (--memory-limit-mib) keeps the heap from doubling.
+package aggregate
