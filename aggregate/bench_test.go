@@ -1,0 +1,59 @@
+package aggregate
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+// BenchmarkProcess measures the per-event work of the aggregator on one
+// core: decode and validate the JSON, check times, deduplicate, price twice
+// (own time and reference) and update the usage and task window states.
+// Kafka and ClickHouse are not involved.
+func BenchmarkProcess(b *testing.B) {
+	cfg := DefaultConfig()
+	p := newPartition(0, &cfg, pricing.MustDefault())
+	p.startFresh(0)
+	p.active = true
+	models := []string{"gpt-4o-2024-11-20", "gpt-4o-mini", "o3-mini"}
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	const n = 1 << 16
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		ev := schemas.Event{EventID: fmt.Sprintf("01J9ZK3Q8R6W1M2N%010d", i), Time: base.Add(time.Duration(i) * time.Millisecond),
+			Tenant: fmt.Sprintf("tenant-%02d", i%20), TaskID: fmt.Sprintf("task-%d", i/5), TaskType: "agent-run", App: "code-assistant",
+			Provider: "openai", Model: models[i%3], LatencyMs: 812,
+			Usage: schemas.Usage{InputTokens: 12000, OutputTokens: 900, CacheReadTokens: 8000, ReasoningTokens: 300}}
+		msgs[i] = kafka.Message{Value: schemas.AppendJSON(nil, &ev), Time: ev.Time}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		m := msgs[i%n]
+		m.Offset = int64(i)
+		if i%n == 0 && i > 0 { // keep event times moving forward, as a live partition's do
+			b.StopTimer()
+			shift := time.Duration(i) * time.Millisecond
+			for j := range msgs {
+				ev := schemas.Event{}
+				var d schemas.Decoder
+				_ = d.Decode(msgs[j].Value, &ev)
+				ev.Time = ev.Time.Add(shift)
+				ev.EventID += fmt.Sprint(i)
+				msgs[j].Value, msgs[j].Time = schemas.AppendJSON(nil, &ev), ev.Time
+			}
+			p.dirtyUsage, p.dirtyTasks = nil, nil
+			b.StartTimer()
+			m = msgs[0]
+			m.Offset = int64(i)
+		}
+		if o := p.process(&m); o != outAggregated {
+			b.Fatalf("message %d: outcome %s", i, outcomeNames[o])
+		}
+	}
+}
