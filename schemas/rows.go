@@ -15,17 +15,10 @@ type UsageRow struct {
 	Version                                                                uint64
 }
 
-// UsageColumns lists usage_rollup's columns in the order of UsageRow.Values.
+// UsageColumns lists usage_rollup's columns in the order of UsageCols.Columns.
 const UsageColumns = "src_partition, window_start, tenant, app, task_type, provider, model, operation, status, " +
 	"requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, " +
 	"cost_nanos, ref_cost_nanos, unpriced_requests, latency_ms_sum, latency_ms_max, version, written_at"
-
-// Values returns the row's values in UsageColumns order.
-func (r *UsageRow) Values(writtenAt time.Time) []any {
-	return []any{r.SrcPartition, r.WindowStart, r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status,
-		r.Requests, r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.CacheWrite1hTokens, r.ReasoningTokens,
-		r.CostNanos, r.RefCostNanos, r.UnpricedRequests, r.LatencyMsSum, r.LatencyMsMax, r.Version, writtenAt}
-}
 
 // Pointers returns pointers to the row's fields in UsageColumns order
 // (without written_at), for scanning.
@@ -52,17 +45,10 @@ type TaskRow struct {
 	Version                                                                uint64
 }
 
-// TaskColumns lists task_rollup's columns in the order of TaskRow.Values.
+// TaskColumns lists task_rollup's columns in the order of TaskCols.Columns.
 const TaskColumns = "src_partition, tenant, task_id, window_start, task_type, app, min_time, max_time, " +
 	"requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, " +
 	"cost_nanos, ref_cost_nanos, unpriced_requests, models, done, version, written_at"
-
-// Values returns the row's values in TaskColumns order.
-func (r *TaskRow) Values(writtenAt time.Time) []any {
-	return []any{r.SrcPartition, r.Tenant, r.TaskID, r.WindowStart, r.TaskType, r.App, r.MinTime, r.MaxTime,
-		r.Requests, r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.CacheWrite1hTokens, r.ReasoningTokens,
-		r.CostNanos, r.RefCostNanos, r.UnpricedRequests, r.Models, r.Done, r.Version, writtenAt}
-}
 
 // Pointers returns pointers in TaskColumns order (without written_at).
 func (r *TaskRow) Pointers() []any {

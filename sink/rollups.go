@@ -139,65 +139,64 @@ func (s *Store) writeWithRetry(reqs []*writeRequest, b []*Batch) error {
 }
 
 // insertAll writes every table's rows of the merged batches, one insert per
-// table, checkpoints last.
+// table, column by column; checkpoints last.
 func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 	now := time.Now().UTC()
-	if err := s.insert(ctx, "usage_rollup", schemas.UsageColumns, bs, func(b *Batch, appendRow func(...any) error) error {
+	var usage schemas.UsageCols
+	var tasks schemas.TaskCols
+	var ckpts [][]any
+	for _, b := range bs {
 		for i := range b.Usage {
-			if err := appendRow(b.Usage[i].Values(now)...); err != nil {
-				return err
-			}
+			usage.Add(&b.Usage[i], now)
 		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := s.insert(ctx, "task_rollup", schemas.TaskColumns, bs, func(b *Batch, appendRow func(...any) error) error {
 		for i := range b.Tasks {
-			if err := appendRow(b.Tasks[i].Values(now)...); err != nil {
-				return err
-			}
+			tasks.Add(&b.Tasks[i], now)
 		}
-		return nil
-	}); err != nil {
+		for i := range b.Checkpoints {
+			ckpts = append(ckpts, b.Checkpoints[i].Values(now))
+		}
+	}
+	if err := s.insertColumns(ctx, "usage_rollup", schemas.UsageColumns, usage.Len(), usage.Columns()); err != nil {
 		return err
 	}
-	return s.insert(ctx, "consumer_checkpoints", schemas.CheckpointColumns, bs, func(b *Batch, appendRow func(...any) error) error {
-		for i := range b.Checkpoints {
-			if err := appendRow(b.Checkpoints[i].Values(now)...); err != nil {
-				return err
-			}
-		}
+	if err := s.insertColumns(ctx, "task_rollup", schemas.TaskColumns, tasks.Len(), tasks.Columns()); err != nil {
+		return err
+	}
+	if len(ckpts) == 0 {
 		return nil
-	})
+	}
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".consumer_checkpoints ("+schemas.CheckpointColumns+")")
+	if err != nil {
+		return fmt.Errorf("insert consumer_checkpoints: %w", err)
+	}
+	for _, v := range ckpts {
+		if err := batch.Append(v...); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("insert consumer_checkpoints: %w", err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert consumer_checkpoints: %w", err)
+	}
+	return nil
 }
 
-// insert sends one batch with an explicit column list, the form ClickHouse
-// 18.16 accepts from clickhouse-go.
-func (s *Store) insert(ctx context.Context, table, columns string, bs []*Batch, rows func(*Batch, func(...any) error) error) error {
-	start := time.Now()
-	var batch driver.Batch
-	n := 0
-	appendRow := func(v ...any) error {
-		if batch == nil {
-			var err error
-			if batch, err = s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")"); err != nil {
-				return err
-			}
-		}
-		n++
-		return batch.Append(v...)
-	}
-	for _, b := range bs {
-		if err := rows(b, appendRow); err != nil {
-			if batch != nil {
-				_ = batch.Abort()
-			}
-			return fmt.Errorf("insert %s: %w", table, err)
-		}
-	}
-	if batch == nil {
+// insertColumns sends one insert with an explicit column list (the form
+// ClickHouse 18.16 accepts from clickhouse-go), appending whole columns.
+func (s *Store) insertColumns(ctx context.Context, table, columns string, n int, cols []any) error {
+	if n == 0 {
 		return nil
+	}
+	start := time.Now()
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")")
+	if err != nil {
+		return fmt.Errorf("insert %s: %w", table, err)
+	}
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("insert %s column %d: %w", table, i, err)
+		}
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %s: %w", table, err)
