@@ -320,3 +320,8 @@ func (e *env) reconnect() {
 		time.Sleep(time.Second)
 	}
 }
+
+func merge(a, b *loadgen.Truth) *loadgen.Truth {
+	a.Merge(b)
+	return a
+}

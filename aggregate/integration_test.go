@@ -48,10 +48,7 @@ func TestKillNineRepeatedlyKeepsTotalsExact(t *testing.T) {
 // bounded memory.
 func TestClickHouseOutageKeepsTotalsExactAndMemoryBounded(t *testing.T) {
 	e := newEnv(t, 8, true)
-	services := os.Getenv("JEVONS_SERVICES_SCRIPT")
-	if services == "" {
-		services = "../deploy/local/services"
-	}
+	services := servicesScript()
 	wait := e.loadgenAsync("--events", "500000", "--rate", "12000", "--seed", "33")
 	a := e.start()
 	time.Sleep(5 * time.Second)
@@ -144,4 +141,35 @@ func TestLateEvents(t *testing.T) {
 		}
 	}
 	a.stop()
+}
+
+// The broker restarts mid-run: the aggregator reconnects by itself and the
+// totals stay exact.
+func TestKafkaRestartReconnects(t *testing.T) {
+	e := newEnv(t, 6, true)
+	truth := e.loadgen("--events", "150000", "--seed", "77")
+	a := e.start()
+	time.Sleep(2 * time.Second)
+	services := servicesScript()
+	if out, err := exec.Command(services, "down", "kafka").CombinedOutput(); err != nil {
+		t.Fatalf("stop kafka: %v\n%s", err, out)
+	}
+	time.Sleep(5 * time.Second)
+	if out, err := exec.Command(services, "up", "kafka").CombinedOutput(); err != nil {
+		t.Fatalf("start kafka: %v\n%s", err, out)
+	}
+	more := e.loadgen("--events", "50000", "--seed", "78")
+	e.waitCaughtUp(4 * time.Minute)
+	if a.cmd.ProcessState != nil {
+		t.Fatal("aggregator exited while the broker was down")
+	}
+	e.verify(merge(truth, more))
+	a.stop()
+}
+
+func servicesScript() string {
+	if s := os.Getenv("JEVONS_SERVICES_SCRIPT"); s != "" {
+		return s
+	}
+	return "../deploy/local/services"
 }

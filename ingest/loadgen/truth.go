@@ -139,3 +139,46 @@ func Keys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Merge adds another run's truth (a different seed, so distinct events and
+// tasks) to t.
+func (t *Truth) Merge(o *Truth) {
+	t.Messages += o.Messages
+	t.Events += o.Events
+	t.Duplicates += o.Duplicates
+	t.Bad += o.Bad
+	t.TooOld += o.TooOld
+	t.Late += o.Late
+	t.DeadLetters += o.DeadLetters
+	t.Totals.add(&o.Totals)
+	for k, v := range o.ByTenant {
+		bucket(t.ByTenant, k).add(v)
+	}
+	for k, v := range o.ByModel {
+		bucket(t.ByModel, k).add(v)
+	}
+	for k, v := range o.Tasks {
+		if t.Tasks[k] == nil {
+			t.Tasks[k] = &TaskTotals{}
+		}
+		x := t.Tasks[k]
+		x.Requests += v.Requests
+		x.Tokens += v.Tokens
+		x.CostNanos += v.CostNanos
+		x.Done = x.Done || v.Done
+	}
+}
+
+func (a *Totals) add(b *Totals) {
+	a.Requests += b.Requests
+	a.InputTokens += b.InputTokens
+	a.OutputTokens += b.OutputTokens
+	a.CacheReadTokens += b.CacheReadTokens
+	a.CacheWriteTokens += b.CacheWriteTokens
+	a.CacheWrite1hTokens += b.CacheWrite1hTokens
+	a.ReasoningTokens += b.ReasoningTokens
+	a.CostNanos += b.CostNanos
+	a.RefCostNanos += b.RefCostNanos
+	a.UnpricedRequests += b.UnpricedRequests
+	a.LatencyMsSum += b.LatencyMsSum
+}
