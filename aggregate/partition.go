@@ -81,7 +81,7 @@ func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 		id: id, cfg: cfg, cat: cat,
 		win: cfg.Window.Milliseconds(), twin: cfg.TaskWindow.Milliseconds(),
 		lateness: cfg.AllowedLateness.Milliseconds(), horizon: cfg.DedupHorizon.Milliseconds(),
-		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(),
+		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(), dec: schemas.Decoder{Shared: true},
 		usage: map[usageKey]*usageState{}, tasks: map[taskKey]*taskState{},
 		usageFloor: noTime, taskFloor: noTime,
 		evicted: map[int64]map[[2]uint64]struct{}{}, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
@@ -168,11 +168,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 	}
 	u := pricing.Usage{Input: ev.Usage.InputTokens, Output: ev.Usage.OutputTokens, CacheRead: ev.Usage.CacheReadTokens,
 		CacheWrite: ev.Usage.CacheWriteTokens, CacheWrite1h: ev.Usage.CacheWrite1hTokens, Reasoning: ev.Usage.ReasoningTokens}
-	cost, err := p.cat.CostAt(u, ev.Provider, ev.Model, ev.Time)
-	if err != nil {
-		return p.deadLetter(m, err.Error())
-	}
-	ref, err := p.cat.CostAt(u, ev.Provider, ev.Model, pricing.ReferenceTime(p.cfg.ReferenceDate, ev.Time))
+	cost, ref, err := p.cat.CostPair(u, ev.Provider, ev.Model, ev.Time, pricing.ReferenceTime(p.cfg.ReferenceDate, ev.Time))
 	if err != nil {
 		return p.deadLetter(m, err.Error())
 	}

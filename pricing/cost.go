@@ -149,3 +149,25 @@ func ReferenceTime(refDate, eventTime time.Time) time.Time {
 	y, m, d := refDate.UTC().Date()
 	return time.Date(y, m, d, e.Hour(), e.Minute(), e.Second(), e.Nanosecond(), time.UTC)
 }
+
+// CostPair prices usage at t and at the reference instant ref with one
+// match: when both instants fall under the same price set, the second cost
+// is the first. It is what an aggregator calls per request.
+func (c *Catalog) CostPair(u Usage, provider, model string, t, ref time.Time) (at, atRef Result, err error) {
+	if err := u.Validate(); err != nil {
+		return Result{}, Result{}, err
+	}
+	m := c.Match(provider, model)
+	if m == nil {
+		c.noteUnknown(provider, model)
+		return Result{}, Result{}, nil
+	}
+	if at, err = m.Cost(u, t); err != nil {
+		return Result{}, Result{}, err
+	}
+	if m.setAt(t) == m.setAt(ref) {
+		return at, at, nil
+	}
+	atRef, err = m.Cost(u, ref)
+	return at, atRef, err
+}

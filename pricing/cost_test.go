@@ -220,3 +220,27 @@ func TestFastPathMatchesBigIntegers(t *testing.T) {
 		}
 	}
 }
+
+func TestCostPairEqualsTwoCostAtCalls(t *testing.T) {
+	c := loadTestCatalog(t)
+	u := Usage{Input: 300_000, CacheRead: 1000, Output: 2000}
+	for _, q := range [][3]string{
+		{"anthropic", "claude-opus-4-6", "2026-03-13T05:00:00Z"}, // dated change between the instants
+		{"openai", "gpt-4o", "2024-09-01T00:00:00Z"},             // overlay history
+		{"deepseek", "deepseek-chat", "2025-06-01T01:00:00Z"},    // time of day
+		{"openai", "gpt-4o-mini", "2025-06-01T01:00:00Z"},        // one price set
+	} {
+		tm := at(q[2])
+		for _, ref := range []time.Time{{}, ReferenceTime(at("2024-06-01T00:00:00Z"), tm)} {
+			a, b, err := c.CostPair(u, q[0], q[1], tm, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a2, _ := c.CostAt(u, q[0], q[1], tm)
+			b2, _ := c.CostAt(u, q[0], q[1], ref)
+			if a != a2 || b != b2 {
+				t.Fatalf("%v at %v ref %v: pair %+v %+v, separately %+v %+v", q, tm, ref, a, b, a2, b2)
+			}
+		}
+	}
+}

@@ -32,6 +32,25 @@ func TestDecodeValidEvent(t *testing.T) {
 	}
 }
 
+func TestSharedDecodingGivesTheSameEvent(t *testing.T) {
+	in := []byte(validEvent)
+	var copied, shared Event
+	if err := (&Decoder{}).Decode(in, &copied); err != nil {
+		t.Fatal(err)
+	}
+	d := Decoder{Shared: true}
+	if err := d.Decode(in, &shared); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(copied, shared) {
+		t.Fatalf("shared %+v, copied %+v", shared, copied)
+	}
+	escaped := []byte(`{"event_id":"a\u00e9b","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m"}`)
+	if err := d.Decode(escaped, &shared); err != nil || shared.EventID != "a\u00e9b" {
+		t.Fatalf("escaped string: %q, %v", shared.EventID, err)
+	}
+}
+
 func TestDecodeAppliesDefaults(t *testing.T) {
 	var d Decoder
 	var e Event
@@ -174,8 +193,13 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"event_id":"\ud83d\ude00","usage":{"input_tokens":1e3}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Decoder
-		var e Event
-		if err := d.Decode(data, &e); err != nil {
+		var e, shared Event
+		err := d.Decode(data, &e)
+		errShared := (&Decoder{Shared: true}).Decode(data, &shared)
+		if (err == nil) != (errShared == nil) || !reflect.DeepEqual(e, shared) {
+			t.Fatalf("shared decoding differs for %q: %v / %v", data, err, errShared)
+		}
+		if err != nil {
 			return
 		}
 		// A valid event must survive encode/decode unchanged.

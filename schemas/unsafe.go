@@ -2,6 +2,6 @@ package schemas
 
 import "unsafe"
 
-// bytesToString views b as a string without copying; only for values that
-// do not outlive b and are not retained (number parsing).
+// bytesToString views b as a string without copying: for values that do
+// not outlive b, or (Decoder.Shared) whose b is never modified.
 func bytesToString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
