@@ -205,6 +205,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 func (p *partition) applyUsage(k usageKey, e *priced) bool {
 	s := p.usage[k]
 	if s == nil {
+		k = k.clone() // the event's strings alias its message; a state outlives it
 		s = &usageState{key: k, version: -1}
 		p.usage[k] = s
 	} else if s.version >= e.offset {
@@ -221,6 +222,7 @@ func (p *partition) applyUsage(k usageKey, e *priced) bool {
 func (p *partition) applyTask(k taskKey, e *priced) bool {
 	s := p.tasks[k]
 	if s == nil {
+		k = k.clone()
 		s = &taskState{key: k, version: -1}
 		p.tasks[k] = s
 	} else if s.version >= e.offset {

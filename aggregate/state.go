@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jevonsdev/jevons/schemas"
@@ -13,10 +14,31 @@ type usageKey struct {
 	tenant, app, taskType, provider, model, operation, status string
 }
 
+// clone copies the strings into one allocation of their own.
+func (k usageKey) clone() usageKey {
+	parts := cloneStrings(k.tenant, k.app, k.taskType, k.provider, k.model, k.operation, k.status)
+	return usageKey{k.window, parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6]}
+}
+
 // taskKey identifies one task's partial within one task window.
 type taskKey struct {
 	window         int64
 	tenant, taskID string
+}
+
+func (k taskKey) clone() taskKey {
+	parts := cloneStrings(k.tenant, k.taskID)
+	return taskKey{k.window, parts[0], parts[1]}
+}
+
+// cloneStrings copies strings into one shared allocation.
+func cloneStrings(in ...string) []string {
+	all := strings.Join(in, "") // a new string: it aliases none of the inputs
+	out := make([]string, len(in))
+	for i, s := range in {
+		out[i], all = all[:len(s)], all[len(s):]
+	}
+	return out
 }
 
 // priced is one counted event with its two costs.
@@ -113,12 +135,13 @@ func (s *taskState) add(e *priced) {
 	}
 	if s.sums.requests == 0 {
 		s.minTime, s.maxTime = t, t
-		s.taskType, s.app = e.ev.TaskType, e.ev.App
+		parts := cloneStrings(e.ev.TaskType, e.ev.App)
+		s.taskType, s.app = parts[0], parts[1]
 	}
 	s.minTime, s.maxTime = min(s.minTime, t), max(s.maxTime, t)
 	s.sums.add(e)
 	if i, found := slices.BinarySearch(s.models, e.ev.Model); !found {
-		s.models = slices.Insert(s.models, i, e.ev.Model)
+		s.models = slices.Insert(s.models, i, strings.Clone(e.ev.Model))
 	}
 	s.done = s.done || e.ev.TaskDone
 	s.version = e.offset
