@@ -79,6 +79,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	a.dlq = &kafka.Writer{
 		Addr: kafka.TCP(a.cfg.Brokers...), Topic: a.cfg.DLQTopic, Balancer: kafka.BalancerFunc(bySourcePartition),
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 5,
+		Transport: &kafka.Transport{DialTimeout: 10 * time.Second}, // fresh metadata: the DLQ may be new
 	}
 	defer a.dlq.Close()
 

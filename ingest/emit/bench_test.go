@@ -47,8 +47,11 @@ func BenchmarkEmitToKafka(b *testing.B) {
 	}
 	// Let the topic exist before timing.
 	_ = em.Emit(context.Background(), testEvent("a0000", 0))
-	for em.Stats().Sent == 0 {
+	for s := em.Stats(); s.Sent+s.Failed == 0; s = em.Stats() {
 		time.Sleep(10 * time.Millisecond)
+	}
+	if s := em.Stats(); s.Failed > 0 {
+		b.Fatalf("first event not sent: %+v", s)
 	}
 	b.ResetTimer()
 	start := time.Now()

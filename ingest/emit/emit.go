@@ -155,6 +155,10 @@ func New(cfg Config, log *zap.Logger) (*Emitter, error) {
 		Async:                  true,
 		AllowAutoTopicCreation: false,
 		Completion:             e.complete,
+		// A transport of its own: it first reads metadata at the first write,
+		// after the topic is ensured, instead of sharing kafka-go's default
+		// transport, whose cached metadata may predate the topic.
+		Transport: &kafka.Transport{DialTimeout: 10 * time.Second},
 	}
 	go e.pump()
 	return e, nil
