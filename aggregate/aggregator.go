@@ -139,7 +139,7 @@ func (a *Aggregator) ensureDLQ(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return topics.Ensure(ctx, a.cfg.Brokers, a.cfg.DLQTopic, n, 1)
+		return topics.Ensure(ctx, a.cfg.Brokers, a.cfg.DLQTopic, n, -1) // -1: the broker's default replication
 	})
 }
 

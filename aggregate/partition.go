@@ -249,74 +249,6 @@ func (p *partition) count(o outcome) outcome {
 	return o
 }
 
-// resolveCold loads the stored states of late events' keys and applies the
-// events in offset order.
-func (p *partition) resolveCold(ctx context.Context, st store) error {
-	if len(p.coldUsage) > 0 {
-		var windows []int64
-		for i := range p.coldUsage {
-			k := p.coldUsageKey(&p.coldUsage[i])
-			if p.usage[k] == nil {
-				windows = append(windows, k.window)
-			}
-		}
-		if len(windows) > 0 {
-			rows, err := st.LoadUsage(ctx, p.id, noTime, windows)
-			if err != nil {
-				return fmt.Errorf("load late usage windows: %w", err)
-			}
-			for i := range rows {
-				if s := usageFromRow(&rows[i]); p.usage[s.key] == nil {
-					p.usage[s.key] = s
-				}
-			}
-		}
-		for i := range p.coldUsage {
-			p.applyUsage(p.coldUsageKey(&p.coldUsage[i]), &p.coldUsage[i])
-		}
-		p.coldUsage = p.coldUsage[:0]
-	}
-	if len(p.coldTasks) > 0 {
-		var keys []sink.TaskKey
-		seen := map[taskKey]bool{}
-		for i := range p.coldTasks {
-			k := p.coldTaskKey(&p.coldTasks[i])
-			if p.tasks[k] == nil && !seen[k] {
-				seen[k] = true
-				keys = append(keys, sink.TaskKey{Window: k.window, Tenant: k.tenant, TaskID: k.taskID})
-			}
-		}
-		for len(keys) > 0 {
-			chunk := keys[:min(len(keys), 1000)]
-			keys = keys[len(chunk):]
-			rows, err := st.LoadTasks(ctx, p.id, noTime, chunk)
-			if err != nil {
-				return fmt.Errorf("load late task windows: %w", err)
-			}
-			for i := range rows {
-				if s := taskFromRow(&rows[i]); p.tasks[s.key] == nil {
-					p.tasks[s.key] = s
-					p.unevict(s.key)
-				}
-			}
-		}
-		for i := range p.coldTasks {
-			p.applyTask(p.coldTaskKey(&p.coldTasks[i]), &p.coldTasks[i])
-		}
-		p.coldTasks = p.coldTasks[:0]
-	}
-	return nil
-}
-
-func (p *partition) coldUsageKey(e *priced) usageKey {
-	ev := e.ev
-	return usageKey{windowStart(e.time, p.win), ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
-}
-
-func (p *partition) coldTaskKey(e *priced) taskKey {
-	return taskKey{windowStart(e.time, p.twin), e.ev.Tenant, e.ev.TaskID}
-}
-
 // pending reports whether a flush has anything to write.
 func (p *partition) pending() int {
 	return len(p.dirtyUsage) + len(p.dirtyTasks) + len(p.coldUsage) + len(p.coldTasks) + len(p.dlq)
@@ -362,6 +294,26 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	return b, nil
 }
 
+// unflushed returns a snapshot that could not be made durable: its states
+// are dirty again, so the next flush writes them. (Its dead letters may
+// have been written; the restart logic finds them in the topic's tail.)
+func (p *partition) unflushed(b *flushBatch) {
+	for _, s := range b.usageSt {
+		s.flushing = false
+		if !s.dirty {
+			s.dirty = true
+			p.dirtyUsage = append(p.dirtyUsage, s)
+		}
+	}
+	for _, s := range b.taskSt {
+		s.flushing = false
+		if !s.dirty {
+			s.dirty = true
+			p.dirtyTasks = append(p.dirtyTasks, s)
+		}
+	}
+}
+
 // flushed marks the snapshot durable: its states are clean unless changed
 // since, closed windows leave memory and the floors move up.
 func (p *partition) flushed(b *flushBatch) {
@@ -393,71 +345,6 @@ func (p *partition) flushed(b *flushBatch) {
 	}
 	p.evictTasks()
 	p.cycle++
-}
-
-// taskIdleFlushes is how many flushes a task partial may go without an
-// event before it leaves memory; a done task leaves at once.
-const taskIdleFlushes = 3
-
-// evictTasks drops clean task states of closed windows, of done tasks and of
-// idle tasks. Task windows are long (an hour by default) and tasks many, so
-// open-window states leave memory too; their hashes are kept so that a
-// later event reloads the stored state instead of starting from zero.
-func (p *partition) evictTasks() {
-	for k, s := range p.tasks {
-		if s.dirty || s.flushing {
-			continue
-		}
-		if k.window < p.taskFloor {
-			delete(p.tasks, k)
-			continue
-		}
-		if s.done || p.cycle-s.touched >= taskIdleFlushes {
-			delete(p.tasks, k)
-			set := p.evicted[k.window]
-			if set == nil {
-				set = map[[2]uint64]struct{}{}
-				p.evicted[k.window] = set
-			}
-			set[p.taskHash(k)] = struct{}{}
-		}
-	}
-}
-
-func (p *partition) taskHash(k taskKey) [2]uint64 {
-	var h1, h2 maphash.Hash
-	h1.SetSeed(p.taskSeed1)
-	h2.SetSeed(p.taskSeed2)
-	h1.WriteString(k.tenant)
-	h1.WriteByte(0)
-	h1.WriteString(k.taskID)
-	h2.WriteString(k.taskID)
-	h2.WriteByte(0)
-	h2.WriteString(k.tenant)
-	return [2]uint64{h1.Sum64(), h2.Sum64()}
-}
-
-func (p *partition) wasEvicted(k taskKey) bool {
-	set := p.evicted[k.window]
-	if set == nil || p.tasks[k] != nil {
-		return false
-	}
-	_, ok := set[p.taskHash(k)]
-	return ok
-}
-
-func (p *partition) unevict(k taskKey) {
-	if set := p.evicted[k.window]; set != nil {
-		delete(set, p.taskHash(k))
-	}
-}
-
-func (p *partition) evictedCount() int {
-	n := 0
-	for _, set := range p.evicted {
-		n += len(set)
-	}
-	return n
 }
 
 // dlqHeaders are the headers a dead letter carries besides the original's.

@@ -49,12 +49,15 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 	lastFlush, lastMsg := time.Now(), time.Now()
 	caughtUp := false // the last message fetched was the newest in the partition
 
-	// One flush at a time is in flight; processing goes on meanwhile.
-	var inflight *flushBatch
-	var flushStart time.Time
-	done := make(chan error, 1)
+	// One flush at a time is in flight; processing goes on meanwhile. A
+	// flush is never abandoned while the partition is kept: a second one
+	// must not claim a checkpoint over states the first may not have written.
+	// Its context ends only when this function returns.
+	flushCtx, cancelFlush := context.WithCancel(context.Background())
+	defer cancelFlush()
+	var cur *flight
 	begin := func(ctx context.Context) {
-		if inflight != nil || p.pending() == 0 || !p.active || p.next < p.flushedThrough {
+		if cur != nil || p.pending() == 0 || !p.active || p.next < p.flushedThrough {
 			return
 		}
 		if err := retry(ctx, log, "load late windows", func(ctx context.Context) error { return p.resolveCold(ctx, a.store) }); err != nil {
@@ -65,24 +68,39 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 			log.Error("snapshot", zap.Error(err))
 			return
 		}
-		inflight, flushStart = b, time.Now()
-		go func() { done <- a.persist(ctx, b, log) }()
+		f := &flight{b: b, done: make(chan error, 1), start: time.Now()}
+		cur = f
+		go func() { f.done <- a.persist(flushCtx, b, log) }()
 	}
-	finish := func(err error) {
-		b := inflight
-		inflight = nil
+	complete := func(err error) {
+		f := cur
+		cur = nil
 		if err != nil {
-			log.Warn("flush not made durable; the next owner replays it", zap.Error(err))
+			p.unflushed(f.b)
+			log.Warn("flush not made durable; its states stay dirty", zap.Error(err))
 			return
 		}
-		p.flushed(b)
+		p.flushed(f.b)
 		lastFlush = time.Now()
 		a.m.flushes.Inc()
-		a.m.flushTime.Observe(time.Since(flushStart).Seconds())
+		a.m.flushTime.Observe(time.Since(f.start).Seconds())
 		// The ClickHouse checkpoint is authoritative; the Kafka commit only
 		// shows progress to Kafka tooling, so its failure is not an error.
-		if err := gen.CommitOffsets(map[string]map[int]int64{a.cfg.Topic: {int(p.id): b.checkpoint.ReplayFrom}}); err != nil {
+		if err := gen.CommitOffsets(map[string]map[int]int64{a.cfg.Topic: {int(p.id): f.b.checkpoint.ReplayFrom}}); err != nil {
 			log.Debug("commit offset", zap.Error(err))
+		}
+	}
+	// wait waits for the flight in flight, if any; false if ctx ended first.
+	wait := func(ctx context.Context) bool {
+		if cur == nil {
+			return true
+		}
+		select {
+		case err := <-cur.done:
+			complete(err)
+			return true
+		case <-ctx.Done():
+			return false
 		}
 	}
 	for {
@@ -90,34 +108,29 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 		case <-gctx.Done():
 			stopFetch()
 			sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-			if inflight != nil {
-				finish(waitFlush(sctx, done))
-			}
-			if inflight == nil {
+			if wait(sctx) {
 				begin(sctx)
-				if inflight != nil {
-					finish(waitFlush(sctx, done))
-				}
+				wait(sctx)
 			}
 			cancel()
 			a.m.publish(p, &pub)
 			log.Info("partition released", zap.Int64("flushed_through", p.flushedThrough))
 			return
-		case err := <-done:
-			finish(err)
+		case err := <-cur.doneChan():
+			complete(err)
 		case batch := <-msgs:
 			for i := range batch {
+				if gctx.Err() != nil {
+					break // the generation ended; the select sees it
+				}
 				m := &batch[i]
 				if !p.active && !p.replaying(m.Offset) {
 					if err := retry(gctx, log, "load open windows", func(ctx context.Context) error { return p.activate(ctx, a.store) }); err != nil {
-						break // generation ended; the select sees it
+						break
 					}
 				}
 				p.process(m)
-				if p.pending() >= a.cfg.MaxDirty {
-					if inflight != nil { // backpressure: wait for the flush in flight
-						finish(waitFlush(gctx, done))
-					}
+				if p.pending() >= a.cfg.MaxDirty && wait(gctx) { // backpressure
 					begin(gctx)
 				}
 			}
@@ -138,13 +151,19 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 	}
 }
 
-func waitFlush(ctx context.Context, done <-chan error) error {
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+// flight is a flush being made durable.
+type flight struct {
+	b     *flushBatch
+	done  chan error
+	start time.Time
+}
+
+// doneChan is nil (blocking forever in a select) when nothing is in flight.
+func (f *flight) doneChan() <-chan error {
+	if f == nil {
+		return nil
 	}
+	return f.done
 }
 
 // shouldFlush decides, at wall time now, whether a partition with pending

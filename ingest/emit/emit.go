@@ -24,7 +24,8 @@ type Config struct {
 	Brokers []string
 	Topic   string
 	// Partitions and ReplicationFactor apply when the topic is created
-	// because it is missing; an existing topic is never changed.
+	// because it is missing (-1: the broker's default replication factor);
+	// an existing topic is never changed.
 	Partitions        int
 	ReplicationFactor int
 	// QueueSize bounds the events waiting to be sent. When it is full, Emit
@@ -48,7 +49,7 @@ type Config struct {
 // DefaultConfig returns the defaults for a local broker.
 func DefaultConfig() Config {
 	return Config{
-		Brokers: []string{"127.0.0.1:9092"}, Topic: DefaultTopic, Partitions: 12, ReplicationFactor: 1,
+		Brokers: []string{"127.0.0.1:9092"}, Topic: DefaultTopic, Partitions: 12, ReplicationFactor: -1,
 		QueueSize: 100_000, BatchSize: 5_000, BatchTimeout: 20 * time.Millisecond,
 		Compression: "lz4", MaxAttempts: 10, MaxInFlight: 200_000,
 	}
@@ -63,8 +64,8 @@ func (c Config) Validate() error {
 	if c.Topic == "" {
 		errs = append(errs, errors.New("topic: empty"))
 	}
-	if c.Partitions < 1 || c.ReplicationFactor < 1 {
-		errs = append(errs, fmt.Errorf("partitions and replication factor must be >= 1 (got %d, %d)", c.Partitions, c.ReplicationFactor))
+	if c.Partitions < 1 || (c.ReplicationFactor < 1 && c.ReplicationFactor != -1) {
+		errs = append(errs, fmt.Errorf("partitions must be >= 1 and replication factor >= 1 or -1 for the broker default (got %d, %d)", c.Partitions, c.ReplicationFactor))
 	}
 	if c.QueueSize < 1 || c.BatchSize < 1 || c.MaxAttempts < 1 || c.MaxInFlight < c.BatchSize {
 		errs = append(errs, fmt.Errorf("queue size, batch size and max attempts must be >= 1 and max in flight >= batch size (got %d, %d, %d, %d)",
@@ -249,7 +250,10 @@ func (e *Emitter) pump() {
 		}
 		// Async: returns at once; complete() reports each message's fate.
 		if err := e.writer.WriteMessages(context.Background(), batch...); err != nil {
-			e.failBatch(len(batch), err)
+			e.failBatch(len(batch), err) // refused outright: no completion follows
+			for range batch {
+				<-e.inFlight
+			}
 		}
 		batch = make([]kafka.Message, 0, e.cfg.BatchSize) // the writer keeps the old slice's messages
 	}

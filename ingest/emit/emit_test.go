@@ -196,7 +196,7 @@ func readPartition(t *testing.T, ctx context.Context, broker, topic string, p in
 		t.Error(err)
 		return nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: p, MaxBytes: 10 << 20})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: p, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	var out []kafka.Message
 	for int64(len(out)) < last {
