@@ -282,7 +282,9 @@ func (p *partition) snapshot() (*flushBatch, error) {
 		b.tasks[i] = s.row(p.id)
 		s.dirty, s.flushing = false, true
 	}
-	p.dirtyUsage, p.dirtyTasks, p.dlq = nil, nil, nil
+	p.dirtyUsage = make([]*usageState, 0, cap(p.dirtyUsage))
+	p.dirtyTasks = make([]*taskState, 0, cap(p.dirtyTasks))
+	p.dlq = nil
 	replayFrom, replayClock, ok := p.dedup.evict(p.maxTime, p.horizon)
 	if !ok {
 		replayFrom, replayClock = p.next, p.maxTime

@@ -1,6 +1,9 @@
 package schemas
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // UsageCols holds usage rows column by column, in UsageColumns order, for
 // column-wise inserts: no per-value boxing on the write path.
@@ -11,6 +14,19 @@ type UsageCols struct {
 	requests, input, output, cacheRead, cacheWrite, cacheWrite1h, rsn []uint64
 	cost, refCost                                                     []int64
 	unpriced, latSum, latMax, version                                 []uint64
+}
+
+// Grow makes room for n more rows, so that appends do not copy.
+func (c *UsageCols) Grow(n int) {
+	c.part = slices.Grow(c.part, n)
+	c.window, c.written = slices.Grow(c.window, n), slices.Grow(c.written, n)
+	for _, s := range []*[]string{&c.tenant, &c.app, &c.taskType, &c.provider, &c.model, &c.operation, &c.status} {
+		*s = slices.Grow(*s, n)
+	}
+	for _, s := range []*[]uint64{&c.requests, &c.input, &c.output, &c.cacheRead, &c.cacheWrite, &c.cacheWrite1h, &c.rsn, &c.unpriced, &c.latSum, &c.latMax, &c.version} {
+		*s = slices.Grow(*s, n)
+	}
+	c.cost, c.refCost = slices.Grow(c.cost, n), slices.Grow(c.refCost, n)
 }
 
 // Add appends one row.
@@ -60,6 +76,22 @@ type TaskCols struct {
 	unpriced, version                                                 []uint64
 	models                                                            [][]string
 	done                                                              []uint8
+}
+
+// Grow makes room for n more rows, so that appends do not copy.
+func (c *TaskCols) Grow(n int) {
+	c.part = slices.Grow(c.part, n)
+	for _, s := range []*[]string{&c.tenant, &c.taskID, &c.taskType, &c.app} {
+		*s = slices.Grow(*s, n)
+	}
+	for _, s := range []*[]time.Time{&c.window, &c.minTime, &c.maxTime, &c.written} {
+		*s = slices.Grow(*s, n)
+	}
+	for _, s := range []*[]uint64{&c.requests, &c.input, &c.output, &c.cacheRead, &c.cacheWrite, &c.cacheWrite1h, &c.rsn, &c.unpriced, &c.version} {
+		*s = slices.Grow(*s, n)
+	}
+	c.cost, c.refCost = slices.Grow(c.cost, n), slices.Grow(c.refCost, n)
+	c.models, c.done = slices.Grow(c.models, n), slices.Grow(c.done, n)
 }
 
 // Add appends one row.

@@ -145,6 +145,12 @@ func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 	var usage schemas.UsageCols
 	var tasks schemas.TaskCols
 	var ckpts [][]any
+	nu, nt := 0, 0
+	for _, b := range bs {
+		nu, nt = nu+len(b.Usage), nt+len(b.Tasks)
+	}
+	usage.Grow(nu)
+	tasks.Grow(nt)
 	for _, b := range bs {
 		for i := range b.Usage {
 			usage.Add(&b.Usage[i], now)
