@@ -128,6 +128,13 @@ func (p *partition) activate(ctx context.Context, st store) error {
 	return nil
 }
 
+// The span of ClickHouse DateTime (unsigned 32-bit seconds), with a day's
+// margin for window starts and a year's for the reference date.
+var (
+	minStorable = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+	maxStorable = time.Date(2105, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // accept decodes and checks a message; a non-empty reason dead-letters it.
 // The checks use only the message itself, so replays decide alike.
 func (p *partition) accept(m *kafka.Message) string {
@@ -135,6 +142,9 @@ func (p *partition) accept(m *kafka.Message) string {
 		return err.Error()
 	}
 	t := p.ev.Time
+	if t.Before(minStorable) || !t.Before(maxStorable) {
+		return fmt.Sprintf("event time %s is outside the range ClickHouse DateTime stores (1970 to 2105)", t.Format(time.RFC3339))
+	}
 	if !m.Time.IsZero() {
 		if t.After(m.Time.Add(p.cfg.MaxFuture)) {
 			return fmt.Sprintf("event time %s is more than %v after the message time %s", t.Format(time.RFC3339), p.cfg.MaxFuture, m.Time.UTC().Format(time.RFC3339))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +233,22 @@ func TestCrashesAndReplaysGiveExactTotals(t *testing.T) {
 				t.Fatalf("trial %d: usage row %+v differs: %+v vs %+v", trial, k, g, want)
 			}
 		}
+	}
+}
+
+func TestEventsClickHouseCannotStoreAreDeadLettered(t *testing.T) {
+	cfg := DefaultConfig()
+	p := newPartition(0, &cfg, pricing.MustDefault())
+	p.startFresh(0)
+	p.active = true
+	for i, ts := range []time.Time{time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), time.Date(2150, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		ev := schemas.Event{EventID: fmt.Sprint(i), Time: ts, Tenant: "t", Provider: "openai", Model: "gpt-4o"}
+		m := kafka.Message{Offset: int64(i), Value: schemas.AppendJSON(nil, &ev), Time: ts}
+		if o := p.process(&m); o != outDeadLettered {
+			t.Fatalf("event at %s: outcome %s", ts, outcomeNames[o])
+		}
+	}
+	if len(p.dlq) != 2 || !strings.Contains(p.dlq[0].reason, "outside the range") {
+		t.Fatalf("dead letters %+v", p.dlq)
 	}
 }
