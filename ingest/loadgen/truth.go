@@ -74,30 +74,16 @@ func (t *Truth) add(ev *schemas.Event) error {
 		return fmt.Errorf("reference price %s: %w", ev.EventID, err)
 	}
 	t.Events++
-	for _, tot := range []*Totals{&t.Totals, bucket(t.ByTenant, ev.Tenant), bucket(t.ByModel, ev.Provider+"/"+ev.Model)} {
-		tot.Requests++
-		tot.InputTokens += u.Input
-		tot.OutputTokens += u.Output
-		tot.CacheReadTokens += u.CacheRead
-		tot.CacheWriteTokens += u.CacheWrite
-		tot.CacheWrite1hTokens += u.CacheWrite1h
-		tot.ReasoningTokens += u.Reasoning
-		tot.CostNanos += cost.CostNanos
-		tot.RefCostNanos += ref.CostNanos
-		tot.LatencyMsSum += ev.LatencyMs
-		if !cost.Priced {
-			tot.UnpricedRequests++
-		}
+	one := Totals{Requests: 1, InputTokens: u.Input, OutputTokens: u.Output, CacheReadTokens: u.CacheRead,
+		CacheWriteTokens: u.CacheWrite, CacheWrite1hTokens: u.CacheWrite1h, ReasoningTokens: u.Reasoning,
+		CostNanos: cost.CostNanos, RefCostNanos: ref.CostNanos, LatencyMsSum: ev.LatencyMs}
+	if !cost.Priced {
+		one.UnpricedRequests = 1
 	}
-	task := t.Tasks[ev.Key()]
-	if task == nil {
-		task = &TaskTotals{}
-		t.Tasks[ev.Key()] = task
-	}
-	task.Requests++
-	task.Tokens += u.Input + u.Output
-	task.CostNanos += cost.CostNanos
-	task.Done = task.Done || ev.TaskDone
+	t.Totals.add(&one)
+	bucket(t.ByTenant, ev.Tenant).add(&one)
+	bucket(t.ByModel, ev.Provider+"/"+ev.Model).add(&one)
+	t.task(ev.Key()).add(&TaskTotals{Requests: 1, Tokens: u.Input + u.Output, CostNanos: cost.CostNanos, Done: ev.TaskDone})
 	return nil
 }
 
@@ -158,15 +144,22 @@ func (t *Truth) Merge(o *Truth) {
 		bucket(t.ByModel, k).add(v)
 	}
 	for k, v := range o.Tasks {
-		if t.Tasks[k] == nil {
-			t.Tasks[k] = &TaskTotals{}
-		}
-		x := t.Tasks[k]
-		x.Requests += v.Requests
-		x.Tokens += v.Tokens
-		x.CostNanos += v.CostNanos
-		x.Done = x.Done || v.Done
+		t.task(k).add(v)
 	}
+}
+
+func (t *Truth) task(key string) *TaskTotals {
+	if t.Tasks[key] == nil {
+		t.Tasks[key] = &TaskTotals{}
+	}
+	return t.Tasks[key]
+}
+
+func (a *TaskTotals) add(b *TaskTotals) {
+	a.Requests += b.Requests
+	a.Tokens += b.Tokens
+	a.CostNanos += b.CostNanos
+	a.Done = a.Done || b.Done
 }
 
 func (a *Totals) add(b *Totals) {
