@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/sink"
 )
 
 func runPrices(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,7 +24,8 @@ func runPrices(ctx context.Context, args []string, stdout, stderr io.Writer) err
   cost      price one request: --provider P --model M --input N --output N ... --at RFC3339
   lookup    the prices that apply to a model at a time
   validate  check catalog overlay files, listing every problem
-  unknown   read schema v1 events (JSON lines) on stdin and list the models the catalog cannot price
+  unknown   list the models the catalog cannot price: from schema v1 events (JSON lines) on
+            stdin, or from the aggregator's usage view with --clickhouse ADDR [--database D]
 Catalog overlays: --catalog FILE (repeatable) or JEVONS_CATALOG (list separated by ':').`)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return nil
@@ -178,35 +180,84 @@ func pricesValidate(args []string, stdout, stderr io.Writer) error {
 func pricesUnknown(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("prices unknown", stderr)
 	catalogs := catalogFlag(fs)
+	chCfg := sink.DefaultConfig()
+	chAddr := fs.String("clickhouse", "", "read unpriced requests from this ClickHouse's usage view instead of events on stdin")
+	fs.StringVar(&chCfg.Database, "database", chCfg.Database, "ClickHouse database, with --clickhouse")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cat, err := pricing.Load(*catalogs...)
-	if err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(os.Stdin)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		var e struct{ Provider, Model string }
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return fmt.Errorf("stdin line %d: %w", line, err)
+	var unknown []pricing.UnknownModel
+	if *chAddr != "" {
+		chCfg.Addr = *chAddr
+		u, err := unpricedInClickHouse(chCfg)
+		if err != nil {
+			return err
 		}
-		// CostAt records every pair it cannot price; usage is irrelevant here.
-		_, _ = cat.CostAt(pricing.Usage{}, e.Provider, e.Model, time.Time{})
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read stdin: %w", err)
+		unknown = u
+	} else {
+		cat, err := pricing.Load(*catalogs...)
+		if err != nil {
+			return err
+		}
+		if err := scanEvents(os.Stdin, func(provider, model string) {
+			// CostAt records every pair it cannot price; usage is irrelevant here.
+			_, _ = cat.CostAt(pricing.Usage{}, provider, model, time.Time{})
+		}); err != nil {
+			return err
+		}
+		unknown = cat.Unknown()
 	}
 	enc := json.NewEncoder(stdout)
-	for _, u := range cat.Unknown() {
+	for _, u := range unknown {
 		if err := enc.Encode(u); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// scanEvents reads schema v1 events as JSON lines and reports each one's
+// provider and model.
+func scanEvents(r io.Reader, f func(provider, model string)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		var e struct{ Provider, Model string }
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("stdin line %d: %w", line, err)
+		}
+		f(e.Provider, e.Model)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read stdin: %w", err)
+	}
+	return nil
+}
+
+// unpricedInClickHouse lists the models the aggregator could not price.
+func unpricedInClickHouse(cfg sink.Config) ([]pricing.UnknownModel, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := sink.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rows, err := conn.Query(ctx, "SELECT provider, model, toInt64(sum(unpriced_requests)) AS n FROM "+cfg.Database+
+		".usage GROUP BY provider, model HAVING n > 0 ORDER BY n DESC, provider, model")
+	if err != nil {
+		return nil, fmt.Errorf("query unpriced requests: %w", err)
+	}
+	defer rows.Close()
+	var out []pricing.UnknownModel
+	for rows.Next() {
+		var u pricing.UnknownModel
+		if err := rows.Scan(&u.Provider, &u.Model, &u.Requests); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
 }
 
 func writeJSON(w io.Writer, v any) error {

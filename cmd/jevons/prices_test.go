@@ -80,3 +80,15 @@ func TestPricesValidate(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q", code, out)
 	}
 }
+
+func TestScanEventsReportsEachPairAndNamesBadLines(t *testing.T) {
+	var got []string
+	err := scanEvents(strings.NewReader("{\"provider\":\"openai\",\"model\":\"gpt-9\"}\n{\"provider\":\"x\",\"model\":\"y\"}\n"), func(p, m string) { got = append(got, p+"/"+m) })
+	if err != nil || strings.Join(got, ",") != "openai/gpt-9,x/y" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	err = scanEvents(strings.NewReader("{}\nnot json\n"), func(string, string) {})
+	if err == nil || !strings.Contains(err.Error(), "stdin line 2") {
+		t.Fatalf("got %v", err)
+	}
+}
