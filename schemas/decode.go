@@ -25,6 +25,8 @@ type Decoder struct {
 	// message's bytes after decoding it (Kafka messages are not reused).
 	Shared bool
 
+	noFast bool // tests: always take the general path
+
 	buf     []byte // unescaped string bytes of the event being decoded
 	data    []byte // the input, while decoding
 	spans   [numStrings]span
@@ -118,6 +120,25 @@ func (d *Decoder) Decode(data []byte, e *Event) error {
 	d.buf, d.present, d.data = d.buf[:0], 0, data
 	defer func() { d.data = nil }()
 	var v ValidationError
+	if d.noFast || !d.fast(data, e) {
+		if err := d.general(data, e, &v); err != nil {
+			return err
+		}
+	}
+	d.finishStrings(e, &v)
+	e.ApplyDefaults()
+	e.check(&v)
+	if len(v.Violations) > 0 {
+		v.dedupe()
+		return &v
+	}
+	return nil
+}
+
+// general reads any strict JSON layout, field by field.
+func (d *Decoder) general(data []byte, e *Event, v *ValidationError) error {
+	*e = Event{}
+	d.buf, d.present = d.buf[:0], 0
 	p := parser{data: data}
 	if err := p.open(); err != nil {
 		return err
@@ -130,20 +151,13 @@ func (d *Decoder) Decode(data []byte, e *Event) error {
 		if !more {
 			break
 		}
-		if err := d.topField(&p, key, e, &v); err != nil {
+		if err := d.topField(&p, key, e, v); err != nil {
 			return err
 		}
 	}
 	p.ws()
 	if p.i != len(data) {
 		return p.fail("trailing data after the event object")
-	}
-	d.finishStrings(e, &v)
-	e.ApplyDefaults()
-	e.check(&v)
-	if len(v.Violations) > 0 {
-		v.dedupe()
-		return &v
 	}
 	return nil
 }

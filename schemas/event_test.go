@@ -3,6 +3,7 @@ package schemas
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"sort"
@@ -191,13 +192,27 @@ func TestJSONSchemaMatchesDecoder(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(validEvent))
 	f.Add([]byte(`{"event_id":"\ud83d\ude00","usage":{"input_tokens":1e3}}`))
+	for i, ev := range []Event{
+		{EventID: "a", Time: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC), Tenant: "t", Provider: "p", Model: "m"},
+		{EventID: "b", Time: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Tenant: "t", TaskID: "k", TaskType: "x", TaskDone: true,
+			App: "a", Provider: "p", Model: "m", Operation: "chat", Status: "error", LatencyMs: 10,
+			Usage: Usage{InputTokens: 9, OutputTokens: 3, CacheReadTokens: 2, CacheWriteTokens: 1, CacheWrite1hTokens: 1, ReasoningTokens: 2}},
+		{EventID: "c", Time: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Tenant: "t", Provider: "p", Model: "m", Usage: Usage{OutputTokens: 5, ReasoningTokens: 7}},
+	} {
+		f.Add(AppendJSON(nil, &ev))
+		_ = i
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var d Decoder
-		var e, shared Event
+		var e, shared, general Event
 		err := d.Decode(data, &e)
 		errShared := (&Decoder{Shared: true}).Decode(data, &shared)
+		errGeneral := (&Decoder{noFast: true}).Decode(data, &general)
 		if (err == nil) != (errShared == nil) || !reflect.DeepEqual(e, shared) {
 			t.Fatalf("shared decoding differs for %q: %v / %v", data, err, errShared)
+		}
+		if fmt.Sprint(err) != fmt.Sprint(errGeneral) || !reflect.DeepEqual(e, general) {
+			t.Fatalf("fast path differs from the general parser for %q:\n%v %+v\n%v %+v", data, err, e, errGeneral, general)
 		}
 		if err != nil {
 			return
