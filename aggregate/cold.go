@@ -136,11 +136,3 @@ func (p *partition) unevict(k taskKey) {
 		delete(set, p.taskHash(k))
 	}
 }
-
-func (p *partition) evictedCount() int {
-	n := 0
-	for _, set := range p.evicted {
-		n += len(set)
-	}
-	return n
-}
