@@ -237,16 +237,22 @@ func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partiti
 // from (unix ms; math.MinInt64 for all), or only of the listed windows.
 func (s *Store) LoadUsage(ctx context.Context, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
 	cols := strings.TrimSuffix(schemas.UsageColumns, ", written_at")
-	rows, err := s.conn.Query(ctx, "SELECT "+cols+" FROM "+s.db+".usage_rollup FINAL WHERE "+windowFilter(partition, from, windows))
+	return loadRows(ctx, s.conn, "usage states", "SELECT "+cols+" FROM "+s.db+".usage_rollup FINAL WHERE "+windowFilter(partition, from, windows),
+		(*schemas.UsageRow).Pointers)
+}
+
+// loadRows runs a query and scans each row into a T through ptrs.
+func loadRows[T any](ctx context.Context, conn driver.Conn, what, query string, ptrs func(*T) []any) ([]T, error) {
+	rows, err := conn.Query(ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("load usage states: %w", err)
+		return nil, fmt.Errorf("load %s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []schemas.UsageRow
+	var out []T
 	for rows.Next() {
-		var r schemas.UsageRow
-		if err := rows.Scan(r.Pointers()...); err != nil {
-			return nil, fmt.Errorf("load usage states: %w", err)
+		var r T
+		if err := rows.Scan(ptrs(&r)...); err != nil {
+			return nil, fmt.Errorf("load %s: %w", what, err)
 		}
 		out = append(out, r)
 	}
@@ -271,20 +277,7 @@ func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, key
 		}
 		filter = "src_partition = " + strconv.Itoa(int(partition)) + " AND (window_start, tenant, task_id) IN (" + strings.Join(list, ", ") + ")"
 	}
-	rows, err := s.conn.Query(ctx, "SELECT "+cols+" FROM "+s.db+".task_rollup FINAL WHERE "+filter)
-	if err != nil {
-		return nil, fmt.Errorf("load task states: %w", err)
-	}
-	defer rows.Close()
-	var out []schemas.TaskRow
-	for rows.Next() {
-		var r schemas.TaskRow
-		if err := rows.Scan(r.Pointers()...); err != nil {
-			return nil, fmt.Errorf("load task states: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return loadRows(ctx, s.conn, "task states", "SELECT "+cols+" FROM "+s.db+".task_rollup FINAL WHERE "+filter, (*schemas.TaskRow).Pointers)
 }
 
 func windowFilter(partition uint32, from int64, windows []int64) string {
