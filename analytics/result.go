@@ -187,9 +187,9 @@ func (q *Querier) taskStats(ctx context.Context, s Slice, periods []Period, prov
 	inner := Slice{Tenant: s.Tenant}
 	sql := `SELECT ` + periodExpr("last_seen", periods) + ` AS p, task_type,
  toUInt64(countIf(done = 1)), toUInt64(countIf(done = 0)),
- avgIf(tokens, done = 1), quantileExactIf(0.5)(tokens, done = 1), quantileExactIf(0.95)(tokens, done = 1),
- avgIf(requests, done = 1), quantileExactIf(0.5)(requests, done = 1), quantileExactIf(0.95)(requests, done = 1),
- avgIf(cost, done = 1), quantileExactIf(0.5)(cost, done = 1), quantileExactIf(0.95)(cost, done = 1)
+ toFloat64(avgIf(tokens, done = 1)), toFloat64(quantileExactIf(0.5)(tokens, done = 1)), toFloat64(quantileExactIf(0.95)(tokens, done = 1)),
+ toFloat64(avgIf(requests, done = 1)), toFloat64(quantileExactIf(0.5)(requests, done = 1)), toFloat64(quantileExactIf(0.95)(requests, done = 1)),
+ toFloat64(avgIf(cost, done = 1)), toFloat64(quantileExactIf(0.5)(cost, done = 1)), toFloat64(quantileExactIf(0.95)(cost, done = 1))
 FROM (
  SELECT tenant, task_id, argMin(task_type, min_time) AS task_type, argMin(app, min_time) AS app,
   max(max_time) AS last_seen, sum(requests) AS requests, sum(input_tokens + output_tokens) AS tokens,
