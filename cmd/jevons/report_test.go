@@ -152,6 +152,22 @@ func TestStoryScenarioReportEqualsTruth(t *testing.T) {
 	if sum != f2.CostNanos-f0.CostNanos {
 		t.Errorf("volume + mix + price = %d nanos, C1 - C0 = %d", sum, f2.CostNanos-f0.CostNanos)
 	}
+	// Per model over the whole range: the truth's per-model sums.
+	if len(doc.ByModel) != len(truth.ByModel) {
+		t.Errorf("%d models in the report, %d in the truth", len(doc.ByModel), len(truth.ByModel))
+	}
+	for _, m := range doc.ByModel {
+		w := truth.ByModel[m.Provider+"/"+m.Model]
+		var req uint64
+		var cost int64
+		for _, p := range m.Periods {
+			req += p.Requests
+			cost += p.CostNanos
+		}
+		if w == nil || req != uint64(w.Requests) || cost != w.CostNanos {
+			t.Errorf("model %s/%s: %d requests, %d nanos; truth %+v", m.Provider, m.Model, req, cost, w)
+		}
+	}
 	if len(doc.UnpricedModels) != 1 || doc.UnpricedModels[0].Model != "in-house-7b" {
 		t.Errorf("unpriced models %+v", doc.UnpricedModels)
 	}
