@@ -120,17 +120,14 @@ type Timing struct {
 // usageOnly, only the queries that read the usage tables run (the task
 // queries do not depend on the usage source).
 func (q *Querier) TimeReport(ctx context.Context, s Slice, periods []Period, usageOnly bool) []Timing {
-	from, to := periods[0].Start, periods[len(periods)-1].End
 	steps := []struct {
 		name string
 		run  func() error
 	}{
-		{"usage per period", func() error { _, err := q.usageByKey(ctx, s, periods, ""); return err }},
-		{"usage per period and model", func() error {
-			_, err := q.usageByKey(ctx, s, periods, "concat(provider, '/', model)")
+		{"usage per day, model and task type (totals, models, task types, unpriced)", func() error {
+			_, err := q.usageDetail(ctx, s, periods)
 			return err
 		}},
-		{"usage per period and task type", func() error { _, err := q.usageByKey(ctx, s, periods, "task_type"); return err }},
 		{"tasks per period", func() error { _, err := q.tasksByKey(ctx, s, periods, "", nil); return err }},
 		{"tasks per period and model", func() error {
 			_, err := q.tasksByKey(ctx, s, periods, "arrayJoin(models)", nil)
@@ -138,11 +135,10 @@ func (q *Querier) TimeReport(ctx context.Context, s Slice, periods []Period, usa
 		}},
 		{"tasks per period and task type", func() error { _, err := q.tasksByKey(ctx, s, periods, "task_type", nil); return err }},
 		{"task statistics", func() error { _, err := q.taskStats(ctx, s, periods, nil); return err }},
-		{"unpriced models", func() error { _, err := q.unpriced(ctx, s, from, to); return err }},
 	}
 	out := make([]Timing, 0, len(steps))
 	for _, st := range steps {
-		if usageOnly && st.name[:5] == "tasks" || usageOnly && st.name == "task statistics" {
+		if usageOnly && st.name[:5] != "usage" {
 			continue
 		}
 		t0 := time.Now()

@@ -78,20 +78,6 @@ func totalsPtrs(t *Totals) []any {
 		&t.CacheWrite1hTokens, &t.ReasoningTokens, &t.CostNanos, &t.RefCostNanos, &t.UnpricedRequests, &t.UnpricedTokens}
 }
 
-// dayUsageSQL sums usage per UTC day (and per key expression, if any) over
-// the range, from the chosen source.
-func (q *Querier) dayUsageSQL(s Slice, from, to time.Time, key string) string {
-	if key == "" {
-		key = "''"
-	}
-	src := q.db + ".usage_daily_rollup FINAL WHERE " + usageFilter(s, from, to)
-	if q.Source == MinuteView {
-		src = q.db + ".usage WHERE " + usageFilter(s, from, to)
-	}
-	return "SELECT toDate(window_start) AS d, " + key + " AS k, " + usageSums +
-		" FROM " + src + " GROUP BY d, k ORDER BY d, k"
-}
-
 // periodIndex returns the index of the period holding t, or -1.
 func periodIndex(periods []Period, t time.Time) int {
 	i := sort.Search(len(periods), func(i int) bool { return periods[i].End.After(t) })
@@ -99,34 +85,6 @@ func periodIndex(periods []Period, t time.Time) int {
 		return i
 	}
 	return -1
-}
-
-// usageByKey sums usage into periods, per key.
-func (q *Querier) usageByKey(ctx context.Context, s Slice, periods []Period, key string) (map[string][]Totals, error) {
-	from, to := periods[0].Start, periods[len(periods)-1].End
-	rows, err := q.conn.Query(ctx, q.dayUsageSQL(s, from, to, key))
-	if err != nil {
-		return nil, fmt.Errorf("query usage per day: %w", err)
-	}
-	defer rows.Close()
-	out := map[string][]Totals{}
-	for rows.Next() {
-		var d time.Time
-		var k string
-		var t Totals
-		if err := rows.Scan(append([]any{&d, &k}, totalsPtrs(&t)...)...); err != nil {
-			return nil, fmt.Errorf("scan usage per day: %w", err)
-		}
-		i := periodIndex(periods, time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC))
-		if i < 0 {
-			continue // cannot happen: the WHERE holds the range
-		}
-		if out[k] == nil {
-			out[k] = make([]Totals, len(periods))
-		}
-		out[k][i] = out[k][i].Add(t)
-	}
-	return out, rows.Err()
 }
 
 // periodExpr maps a DateTime column to the index of its period (-1 outside).
@@ -204,4 +162,93 @@ func (q *Querier) tasksByKey(ctx context.Context, s Slice, periods []Period, key
 		out[k][p] += n
 	}
 	return out, rows.Err()
+}
+
+// usageCell is one (provider, model, task type) over the periods.
+type usageCell struct {
+	provider, model, taskType string
+	totals                    []Totals
+}
+
+// usageDetail reads the range once, per day, provider, model and task type:
+// one pass over the states (FINAL is what costs), from which the report's
+// totals, models, task types and unpriced models are all summed.
+func (q *Querier) usageDetail(ctx context.Context, s Slice, periods []Period) ([]*usageCell, error) {
+	from, to := periods[0].Start, periods[len(periods)-1].End
+	src := q.db + ".usage_daily_rollup FINAL WHERE " + usageFilter(s, from, to)
+	if q.Source == MinuteView {
+		src = q.db + ".usage WHERE " + usageFilter(s, from, to)
+	}
+	rows, err := q.conn.Query(ctx, "SELECT toDate(window_start) AS d, provider, model, task_type, "+usageSums+
+		" FROM "+src+" GROUP BY d, provider, model, task_type")
+	if err != nil {
+		return nil, fmt.Errorf("query usage per day: %w", err)
+	}
+	defer rows.Close()
+	cells := map[[3]string]*usageCell{}
+	var out []*usageCell
+	for rows.Next() {
+		var d time.Time
+		var k [3]string
+		var t Totals
+		if err := rows.Scan(append([]any{&d, &k[0], &k[1], &k[2]}, totalsPtrs(&t)...)...); err != nil {
+			return nil, fmt.Errorf("scan usage per day: %w", err)
+		}
+		i := periodIndex(periods, time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC))
+		if i < 0 {
+			continue // cannot happen: the WHERE holds the range
+		}
+		c := cells[k]
+		if c == nil {
+			c = &usageCell{provider: k[0], model: k[1], taskType: k[2], totals: make([]Totals, len(periods))}
+			cells[k] = c
+			out = append(out, c)
+		}
+		c.totals[i] = c.totals[i].Add(t)
+	}
+	return out, rows.Err()
+}
+
+// sumCells adds the cells per key.
+func sumCells(cells []*usageCell, n int, key func(*usageCell) string) map[string][]Totals {
+	out := map[string][]Totals{}
+	for _, c := range cells {
+		k := key(c)
+		if out[k] == nil {
+			out[k] = make([]Totals, n)
+		}
+		for i, t := range c.totals {
+			out[k][i] = out[k][i].Add(t)
+		}
+	}
+	return out
+}
+
+// unpricedOf lists the models with unpriced requests, by provider and model.
+func unpricedOf(cells []*usageCell) []UnpricedModel {
+	byModel := map[[2]string]*UnpricedModel{}
+	var out []UnpricedModel
+	for _, c := range cells {
+		for _, t := range c.totals {
+			if t.UnpricedRequests == 0 {
+				continue
+			}
+			k := [2]string{c.provider, c.model}
+			if byModel[k] == nil {
+				byModel[k] = &UnpricedModel{Provider: c.provider, Model: c.model}
+			}
+			byModel[k].Requests += t.UnpricedRequests
+			byModel[k].Tokens += t.UnpricedTokens
+		}
+	}
+	for _, u := range byModel {
+		out = append(out, *u)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Provider != out[j].Provider {
+			return out[i].Provider < out[j].Provider
+		}
+		return out[i].Model < out[j].Model
+	})
+	return out
 }

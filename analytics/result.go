@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 )
 
 // Series is one key's totals per period (a model, a task type).
@@ -76,18 +75,14 @@ func (q *Querier) Query(ctx context.Context, s Slice, periods []Period) (*Result
 		return nil, fmt.Errorf("no periods")
 	}
 	res := &Result{Slice: s, Periods: periods, Totals: make([]Totals, len(periods))}
-	total, err := q.usageByKey(ctx, s, periods, "")
+	cells, err := q.usageDetail(ctx, s, periods)
 	if err != nil {
 		return nil, err
 	}
-	if t := total[""]; t != nil {
+	if t := sumCells(cells, len(periods), func(*usageCell) string { return "" })[""]; t != nil {
 		res.Totals = t
 	}
-	byModel, err := q.usageByKey(ctx, s, periods, "concat(provider, '/', model)")
-	if err != nil {
-		return nil, err
-	}
-	res.ByModel = sortedSeries(byModel)
+	res.ByModel = sortedSeries(sumCells(cells, len(periods), func(c *usageCell) string { return c.provider + "/" + c.model }))
 	var providerModels []string
 	for _, m := range res.ByModel {
 		providerModels = append(providerModels, m.Key[strings.IndexByte(m.Key, '/')+1:])
@@ -95,11 +90,12 @@ func (q *Querier) Query(ctx context.Context, s Slice, periods []Period) (*Result
 	if err := q.addTasks(ctx, res, providerModels); err != nil {
 		return nil, err
 	}
-	if err := q.addTaskTypes(ctx, res, providerModels); err != nil {
+	byTaskType := sumCells(cells, len(periods), func(c *usageCell) string { return c.taskType })
+	if err := q.addTaskTypes(ctx, res, byTaskType, providerModels); err != nil {
 		return nil, err
 	}
-	res.UnpricedModels, err = q.unpriced(ctx, s, periods[0].Start, periods[len(periods)-1].End)
-	return res, err
+	res.UnpricedModels = unpricedOf(cells)
+	return res, nil
 }
 
 func (q *Querier) addTasks(ctx context.Context, res *Result, providerModels []string) error {
@@ -124,11 +120,7 @@ func (q *Querier) addTasks(ctx context.Context, res *Result, providerModels []st
 	return nil
 }
 
-func (q *Querier) addTaskTypes(ctx context.Context, res *Result, providerModels []string) error {
-	usage, err := q.usageByKey(ctx, res.Slice, res.Periods, "task_type")
-	if err != nil {
-		return err
-	}
+func (q *Querier) addTaskTypes(ctx context.Context, res *Result, usage map[string][]Totals, providerModels []string) error {
 	tasks, err := q.tasksByKey(ctx, res.Slice, res.Periods, "task_type", providerModels)
 	if err != nil {
 		return err
@@ -227,27 +219,4 @@ func taskOuterFilter(s Slice, providerModels []string) string {
 		return "1"
 	}
 	return strings.Join(w, " AND ")
-}
-
-func (q *Querier) unpriced(ctx context.Context, s Slice, from, to time.Time) ([]UnpricedModel, error) {
-	src := q.db + ".usage_daily_rollup FINAL"
-	if q.Source == MinuteView {
-		src = q.db + ".usage"
-	}
-	rows, err := q.conn.Query(ctx, `SELECT provider, model, toUInt64(sum(unpriced_requests)), toUInt64(sum(input_tokens + output_tokens))
- FROM `+src+` WHERE `+usageFilter(s, from, to)+` AND unpriced_requests > 0
- GROUP BY provider, model ORDER BY provider, model`)
-	if err != nil {
-		return nil, fmt.Errorf("query unpriced models: %w", err)
-	}
-	defer rows.Close()
-	var out []UnpricedModel
-	for rows.Next() {
-		var u UnpricedModel
-		if err := rows.Scan(&u.Provider, &u.Model, &u.Requests, &u.Tokens); err != nil {
-			return nil, fmt.Errorf("scan unpriced models: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
 }
