@@ -6,12 +6,13 @@
 // price in force on that day.
 //
 // Event ids are derived from the input (the file's own ids for NDJSON, a
-// hash of the bucket for provider exports), so importing the same file twice
-// sends the same events and the aggregator counts them once, as it counts
-// producer retries once, as long as the second import falls within its
-// dedup horizon of the first per key; rows already flushed are whole states
-// keyed by the same windows, which a replay rewrites, not adds to. Every bad
-// line is an error naming its line number; nothing is skipped silently.
+// hash of the bucket for provider exports), and a ledger in ClickHouse
+// (imported_events) records every event sent once Kafka acknowledged it, so
+// importing the same history again sends nothing. A crash between the
+// acknowledgement and the record re-sends at most one batch on the next
+// run, which the aggregator counts once while it is within its dedup
+// horizon. Every bad line is an error naming its line number; nothing is
+// skipped silently.
 //
 // Kafka deletes messages by their timestamp: history older than the topic's
 // retention.ms is deleted once its segment rolls, so run the aggregator while
