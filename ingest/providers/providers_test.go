@@ -90,15 +90,15 @@ func TestMapRejections(t *testing.T) {
 		name, provider, body, want string
 		eventID                    string
 	}{
-		{"an unknown provider", "mistral", `{}`, "provider: unknown provider"},
-		{"a body that is not an object", "openai", `[1]`, "body: want a JSON object"},
-		{"an OpenAI body with no usage counts", "openai", `{"id":"x","model":"gpt-4o","usage":{"total_tokens":3}}`, "neither prompt_tokens"},
-		{"a token count of the wrong type", "openai", `{"id":"x","model":"gpt-4o","usage":{"prompt_tokens":"7"}}`, "usage.prompt_tokens: want int64"},
-		{"Bedrock without a request id", "bedrock", `{"usage":{"inputTokens":1,"outputTokens":1}}`, "event_id: required"},
+		{"an unknown provider", "mistral", `{}`, "provider: unknown provider", ""},
+		{"a body that is not an object", "openai", `[1]`, "body: want a JSON object", ""},
+		{"an OpenAI body with no usage counts", "openai", `{"id":"x","model":"gpt-4o","usage":{"total_tokens":3}}`, "neither prompt_tokens", ""},
+		{"a token count of the wrong type", "openai", `{"id":"x","model":"gpt-4o","usage":{"prompt_tokens":"7"}}`, "usage.prompt_tokens: want int64", ""},
+		{"Bedrock without a request id", "bedrock", `{"usage":{"inputTokens":1,"outputTokens":1}}`, "event_id: required", ""},
 		{"Bedrock without a model", "bedrock", `{"usage":{"inputTokens":1,"outputTokens":1}}`, "model: required", "req-1"},
-		{"reasoning beyond output", "openai", `{"id":"x","model":"gpt-4o","usage":{"prompt_tokens":1,"completion_tokens":1,"completion_tokens_details":{"reasoning_tokens":5}}}`, "usage.reasoning_tokens"},
-		{"a negative count", "anthropic", `{"id":"x","model":"m","usage":{"input_tokens":-1}}`, "token counts must be 0.."},
-		{"Gemini without promptTokenCount", "gemini", `{"responseId":"r","modelVersion":"g","usageMetadata":{"candidatesTokenCount":1}}`, "usageMetadata.promptTokenCount: required"},
+		{"reasoning beyond output", "openai", `{"id":"x","model":"gpt-4o","usage":{"prompt_tokens":1,"completion_tokens":1,"completion_tokens_details":{"reasoning_tokens":5}}}`, "usage.reasoning_tokens", ""},
+		{"a negative count", "anthropic", `{"id":"x","model":"m","usage":{"input_tokens":-1}}`, "token counts must be 0..", ""},
+		{"Gemini without promptTokenCount", "gemini", `{"responseId":"r","modelVersion":"g","usageMetadata":{"candidatesTokenCount":1}}`, "usageMetadata.promptTokenCount: required", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
