@@ -325,4 +325,3 @@ func TestSplitBatch(t *testing.T) {
 		})
 	}
 }
-

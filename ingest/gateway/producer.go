@@ -97,12 +97,13 @@ func NewKafkaProducer(cfg KafkaConfig, log *zap.Logger) (*KafkaProducer, error) 
 		BatchSize:    cfg.BatchSize,
 		BatchBytes:   16 << 20,
 		BatchTimeout: cfg.BatchTimeout,
-		// Two quick attempts ride out a leader change; beyond that the client
+		// A few quick attempts, with metadata refreshed every second, ride
+		// out a leader change or a topic just created; beyond that the client
 		// retries the request (same event ids) after Retry-After.
-		MaxAttempts:     2,
-		WriteBackoffMin: 20 * time.Millisecond,
-		WriteBackoffMax: 200 * time.Millisecond,
-		Transport:       &kafka.Transport{DialTimeout: 2 * time.Second, MetadataTTL: 10 * time.Second},
+		MaxAttempts:     4,
+		WriteBackoffMin: 100 * time.Millisecond,
+		WriteBackoffMax: time.Second,
+		Transport:       &kafka.Transport{DialTimeout: 2 * time.Second, MetadataTTL: time.Second},
 	}}, nil
 }
 

@@ -87,7 +87,9 @@ func apply(e *schemas.Event, m Meta, now time.Time) {
 		}
 	}
 	set(&e.EventID, m.EventID)
-	set(&e.Model, m.Model)
+	if e.Model == "" {
+		e.Model = m.Model
+	}
 	set(&e.Operation, m.Operation)
 	set(&e.Status, m.Status)
 	e.Tenant, e.TaskID, e.TaskType, e.TaskDone, e.App = m.Tenant, m.TaskID, m.TaskType, m.TaskDone, m.App
