@@ -31,6 +31,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	conc := fs.Int("concurrency", 32, "concurrent HTTP clients in the closed-loop phases")
 	partitions := fs.Int("partitions", 12, "partitions of the fresh topic")
 	batchTimeout := fs.Duration("batch-timeout", gateway.DefaultKafkaConfig().BatchTimeout, "the producer's batch timeout")
+	batchSize := fs.Int("batch-size", gateway.DefaultKafkaConfig().BatchSize, "the producer's batch size per partition")
 	keep := fs.Bool("keep", false, "keep the bench topic")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -53,7 +54,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	kcfg := gateway.DefaultKafkaConfig()
-	kcfg.Brokers, kcfg.Topic, kcfg.Partitions, kcfg.BatchTimeout = splitList(*brokers), fmt.Sprintf("jevons.bench_ingest_%d", time.Now().UnixNano()), *partitions, *batchTimeout
+	kcfg.Brokers, kcfg.Topic, kcfg.Partitions, kcfg.BatchTimeout, kcfg.BatchSize = splitList(*brokers), fmt.Sprintf("jevons.bench_ingest_%d", time.Now().UnixNano()), *partitions, *batchTimeout, *batchSize
 	prod, err := gateway.NewKafkaProducer(kcfg, log)
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stderr, "bench ingest: batches of 100 paced at %.0f events/s\n", half)
 	paced := b.run(ctx, 100, 4**conc, half, *duration)
 	return json.NewEncoder(stdout).Encode(map[string]any{
-		"bench": "ingest", "topic_partitions": *partitions, "concurrency": *conc, "phase_seconds": duration.Seconds(),
+		"bench": "ingest", "topic_partitions": *partitions, "batch_timeout_ms": batchTimeout.Milliseconds(), "batch_size": *batchSize, "concurrency": *conc, "phase_seconds": duration.Seconds(),
 		"batch100": p100, "batch1": p1, "batch100_at_half_rate": paced,
 	})
 }
@@ -152,6 +153,9 @@ func (b *ingestBench) run(ctx context.Context, n, conc int, rate float64, d time
 			next := start.Add(time.Duration(w) * interval / time.Duration(conc))
 			for ctx.Err() == nil {
 				if rate > 0 {
+					if next.After(end) {
+						return
+					}
 					if time.Until(next) > 0 {
 						time.Sleep(time.Until(next))
 					}
