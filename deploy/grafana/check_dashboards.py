@@ -15,7 +15,10 @@ Prometheus panels are checked against the metric names in
 aggregate/metrics.go and the scrape job in deploy/prometheus/prometheus.yml.
 
     deploy/grafana/check_dashboards.py [--clickhouse-http URL] [--no-server] [--no-chdb] [--dashboards DIR]
-    deploy/grafana/check_dashboards.py --live jevons   # the server's data as it is, ranges ending now
+    deploy/grafana/check_dashboards.py --live jevons [--prometheus URL]   # data as it is, ranges ending now
+
+deploy/grafana/check-live runs the latter on a pipeline it starts (loadgen,
+the aggregator, Debian's Prometheus).
 
 The server defaults to http://127.0.0.1:$JEVONS_CLICKHOUSE_HTTP_PORT (8123).
 """
@@ -403,6 +406,29 @@ def check_prometheus(dbs):
                 check(f"{label}: parentheses balance", expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), expr)
 
 
+def run_prometheus(url, dbs):
+    """Evaluates every Prometheus panel query on a real Prometheus (Grafana's
+    $__rate_interval and $__interval as 1m and 15s): each must succeed and
+    return at least one series."""
+    for name, d in dbs:
+        for p in panels_of(d):
+            for t in p.get("targets", []):
+                if uid_of(t.get("datasource") or p.get("datasource")) != PROM_UID:
+                    continue
+                expr = t["expr"].replace("$__rate_interval", "1m").replace("$__interval", "15s").replace("$__range", "1h")
+                label = f"[Prometheus] {name}: '{p.get('title')}' {t.get('refId')}"
+                try:
+                    with urllib.request.urlopen(url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": expr}), timeout=30) as r:
+                        body = json.load(r)
+                except urllib.error.HTTPError as e:
+                    body = json.loads(e.read().decode() or "{}")
+                except Exception as e:  # noqa: BLE001
+                    body = {"status": "error", "error": str(e)}
+                series = body.get("data", {}).get("result", []) if body.get("status") == "success" else []
+                check(label + f" ({len(series)} series)", series,
+                      body.get("error") or f"no series for {expr}")
+
+
 def ch_targets(d):
     for p in panels_of(d):
         for t in p.get("targets", []):
@@ -467,12 +493,16 @@ def main():
     ap.add_argument("--dashboards", default=os.path.join(HERE, "dashboards"), help="folder of dashboard JSON files")
     ap.add_argument("--live", metavar="DB", help="instead of fixed rows, check the server's database DB as it is "
                     "(e.g. filled by loadgen and the aggregator), for ranges ending now; the server only")
+    ap.add_argument("--prometheus", metavar="URL", help="also evaluate the Prometheus panels on this Prometheus, "
+                    "which scrapes an aggregator as job jevons-aggregate")
     a = ap.parse_args()
 
     dbs = dashboards(a.dashboards)
     check(f"dashboards found: {', '.join(n for n, _ in dbs)}", len(dbs) > 0, "no dashboards")
     check_structure(dbs)
     check_prometheus(dbs)
+    if a.prometheus:
+        run_prometheus(a.prometheus, dbs)
     if a.live:
         e = Server(a.clickhouse_http)
         e.db = a.live
