@@ -177,6 +177,31 @@ def expand(sql, variables, frm, to, interval):
     return s
 
 
+def check_expansion():
+    """The expansion itself, on one sample of every macro and variable form."""
+    frm, to = dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc), dt.datetime(2025, 6, 2, tzinfo=dt.timezone.utc)
+    got = expand("$__timeFilter(w) AND $__fromTime < $__toTime AND $__timeInterval(w) = $__interval_s "
+                 "AND $__dateFilter(d) AND t IN (${t:singlequote}) AND $t AND [[t]] AND $__from < $__to "
+                 "AND $__dt(d, w) AND f(g($__interval_s), 1)",
+                 {"t": ["a", "b'c"]}, frm, to, 60)
+    want = ("w >= toDateTime(1748736000) AND w <= toDateTime(1748822400) AND toDateTime(1748736000) < "
+            "toDateTime(1748822400) AND toStartOfInterval(toDateTime(w), INTERVAL 60 second) = 60 "
+            "AND d >= toDate('2025-06-01') AND d <= toDate('2025-06-02') AND t IN ('a','b\\'c') AND a,b'c "
+            "AND a,b'c AND 1748736000000 < 1748822400000 AND (d >= toDate('2025-06-01') AND d <= "
+            "toDate('2025-06-02')) AND (w >= toDateTime(1748736000) AND w <= toDateTime(1748822400)) AND f(g(60), 1)")
+    check("macro and variable expansion", got == want, f"got  {got}\n     want {want}")
+    try:
+        expand("SELECT $__nope(x)", {}, frm, to, 60)
+        check("an unknown macro is an error", False, "expanded")
+    except ValueError:
+        check("an unknown macro is an error", True)
+    try:
+        expand("SELECT ${missing}", {}, frm, to, 60)
+        check("an unknown variable is an error", False, "expanded")
+    except ValueError:
+        check("an unknown variable is an error", True)
+
+
 # -------------------------------------------------------------- engines
 
 class Server:
@@ -497,6 +522,7 @@ def main():
                     "which scrapes an aggregator as job jevons-aggregate")
     a = ap.parse_args()
 
+    check_expansion()
     dbs = dashboards(a.dashboards)
     check(f"dashboards found: {', '.join(n for n, _ in dbs)}", len(dbs) > 0, "no dashboards")
     check_structure(dbs)
