@@ -405,6 +405,33 @@ def check_structure(dbs):
                 if u not in (CH_UID, PROM_UID):
                     bad.append(f"'{p.get('title')}' {t.get('refId')}: data source uid {u!r}")
         check(f"{name}: every query uses a provisioned data source", not bad, "; ".join(bad))
+        check_layout(name, d)
+
+
+def check_layout(name, d):
+    """Panel ids unique, every panel titled and inside the 24-column grid,
+    no two panels on the same cells."""
+    problems, ids, cells = [], set(), {}
+    for p in panels_of(d):
+        g, title = p.get("gridPos", {}), p.get("title") or f"panel {p.get('id')}"
+        if p.get("id") in ids:
+            problems.append(f"duplicate id {p.get('id')}")
+        ids.add(p.get("id"))
+        if not p.get("title"):
+            problems.append(f"panel {p.get('id')} has no title")
+        if not all(isinstance(g.get(k), int) for k in "xywh") or g["x"] < 0 or g["w"] < 1 or g["x"] + g["w"] > 24:
+            problems.append(f"'{title}' gridPos {g}")
+            continue
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                if (x, y) in cells:
+                    problems.append(f"'{title}' overlaps '{cells[(x, y)]}'")
+                    break
+                cells[(x, y)] = title
+            else:
+                continue
+            break
+    check(f"{name}: panel ids, titles and grid", not problems, "; ".join(problems))
 
 
 def metric_names():
