@@ -53,7 +53,9 @@ func LoadCRDs(dir string) (*CRDs, error) {
 			return nil, err
 		}
 		var crd apiextv1.CustomResourceDefinition
-		if err := yaml.UnmarshalStrict(data, &crd); err != nil {
+		// Not strict: the Altinity CRDs override keys brought in by YAML merge keys (<<),
+		// which YAML allows and a strict decoder reports as duplicates.
+		if err := yaml.Unmarshal(data, &crd); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 		for _, v := range crd.Spec.Versions {
