@@ -201,7 +201,9 @@ func TestSchemaValidationRejectsBrokenResources(t *testing.T) {
 			},
 			`unknown field "spec.configuration.clusters[0].layout.shardCount"`},
 		{"an unknown field in a Keeper installation", "ClickHouseKeeperInstallation/jevons",
-			func(o map[string]any) { dig(o, "spec", "configuration").(map[string]any)["zookeeper"] = map[string]any{} },
+			func(o map[string]any) {
+				dig(o, "spec", "configuration").(map[string]any)["zookeeper"] = map[string]any{}
+			},
 			`unknown field "spec.configuration.zookeeper"`},
 		{"an unknown field in metadata", "KafkaUser/jevons",
 			func(o map[string]any) { o["metadata"].(map[string]any)["label"] = map[string]any{"a": "b"} },
