@@ -75,11 +75,16 @@ flags:`)
 	if err != nil {
 		return err
 	}
+	gw.SetReady(false)
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.Go(func() error {
-		if err := prod.EnsureTopic(gctx); err != nil && gctx.Err() == nil {
-			return err
+		if err := prod.EnsureTopic(gctx); err != nil {
+			if gctx.Err() == nil {
+				return err
+			}
+			return nil
 		}
+		gw.SetReady(true)
 		return nil
 	})
 	eg.Go(func() error { return gw.Run(gctx) })

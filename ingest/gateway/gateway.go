@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -31,6 +32,8 @@ type Gateway struct {
 	mapper  *otlp.Mapper
 	m       *metrics
 
+	ready atomic.Bool // /readyz; see SetReady
+
 	httpLn, grpcLn net.Listener
 	httpSrv        *http.Server
 	grpcSrv        *grpc.Server
@@ -48,6 +51,7 @@ func New(cfg Config, prod Producer, log *zap.Logger) (*Gateway, error) {
 	g := &Gateway{cfg: cfg, log: log.Named("gateway"), keys: keys, prod: prod,
 		buckets: newBuckets(cfg.RatePerSec, cfg.RateBurst), card: newCardinality(cfg.MaxCardinality),
 		mapper: otlp.New(cfg.OTLP), m: newMetrics()}
+	g.ready.Store(true)
 	var tlsCfg *tls.Config
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -77,6 +81,10 @@ func New(cfg Config, prod Producer, log *zap.Logger) (*Gateway, error) {
 	}
 	return g, nil
 }
+
+// SetReady sets what /readyz answers (ready from New on): the command
+// clears it until the Kafka topic is ensured.
+func (g *Gateway) SetReady(ok bool) { g.ready.Store(ok) }
 
 // HTTPAddr is the bound HTTP address.
 func (g *Gateway) HTTPAddr() string { return g.httpLn.Addr().String() }

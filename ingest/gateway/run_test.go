@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -173,4 +174,21 @@ func (s *sink) count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.msgs)
+}
+
+func TestReadyz(t *testing.T) {
+	f := newFixture(t, nil)
+	get := func() int {
+		w := httptest.NewRecorder()
+		f.server.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return w.Code
+	}
+	f.g.SetReady(false)
+	if c := get(); c != http.StatusServiceUnavailable {
+		t.Fatalf("not ready: %d", c)
+	}
+	f.g.SetReady(true)
+	if c := get(); c != http.StatusOK {
+		t.Fatalf("ready: %d", c)
+	}
 }
