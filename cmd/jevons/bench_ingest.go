@@ -26,6 +26,7 @@ import (
 // concurrent closed-loop clients, then latency at half the batch-100 rate.
 func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench ingest", stderr)
+	fs.Usage = defaultUsage(fs)
 	brokers := brokersFlag(fs)
 	duration := fs.Duration("duration", 10*time.Second, "length of each phase")
 	conc := fs.Int("concurrency", 32, "concurrent HTTP clients in the closed-loop phases")

@@ -27,6 +27,7 @@ acknowledged every accepted event. Every flag can also be set by JEVONS_<FLAG>
 or a YAML --config file.
 flags:`)
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exampleText("ingest"))
 	}
 	configFile := fs.String("config", "", "YAML config file; keys are the flag names")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
@@ -113,13 +114,14 @@ func runKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
   create --tenant T        make a key for tenant T; prints the secret once (only its hash is stored)
   list [--tenant T]        list keys: id, tenant, created, revoked
   revoke --id ID | --tenant T   revoke one key, or every key of a tenant
-A running gateway reloads the file within --keys-reload.`)
+A running gateway reloads the file within --keys-reload.`+"\n"+exampleText("keys"))
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return nil
 		}
 		return exitError{2}
 	}
 	fs := newFlagSet("keys "+args[0], stderr)
+	fs.Usage = defaultUsage(fs)
 	path := fs.String("keys", envOr("JEVONS_KEYS", ""), "keys file (env JEVONS_KEYS)")
 	tenant := fs.String("tenant", "", "tenant")
 	id := fs.String("id", "", "key id (revoke)")
