@@ -34,6 +34,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	batchTimeout := fs.Duration("batch-timeout", gateway.DefaultKafkaConfig().BatchTimeout, "the producer's batch timeout")
 	batchSize := fs.Int("batch-size", gateway.DefaultKafkaConfig().BatchSize, "the producer's batch size per partition")
 	keep := fs.Bool("keep", false, "keep the bench topic")
+	noKafka := fs.Bool("no-kafka", false, "diagnosis only: drop events instead of producing them, to measure the HTTP and decoding path alone")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -75,7 +76,11 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	cfg := gateway.DefaultConfig()
 	cfg.HTTPAddr, cfg.GRPCAddr, cfg.KeysFile = "127.0.0.1:0", "", keysFile
 	cfg.RatePerSec, cfg.RateBurst, cfg.MaxCardinality = 1e9, 1e9, 1_000_000
-	gw, err := gateway.New(cfg, prod, log)
+	var p gateway.Producer = prod
+	if *noKafka {
+		p = gateway.ProducerFunc(func(context.Context, []kafka.Message) error { return nil })
+	}
+	gw, err := gateway.New(cfg, p, log)
 	if err != nil {
 		return err
 	}
@@ -95,7 +100,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stderr, "bench ingest: batches of 100 paced at %.0f events/s\n", half)
 	paced := b.run(ctx, 100, 4**conc, half, *duration)
 	return json.NewEncoder(stdout).Encode(map[string]any{
-		"bench": "ingest", "topic_partitions": *partitions, "batch_timeout_ms": batchTimeout.Milliseconds(), "batch_size": *batchSize, "concurrency": *conc, "phase_seconds": duration.Seconds(),
+		"bench": "ingest", "no_kafka": *noKafka, "topic_partitions": *partitions, "batch_timeout_ms": batchTimeout.Milliseconds(), "batch_size": *batchSize, "concurrency": *conc, "phase_seconds": duration.Seconds(),
 		"batch100": p100, "batch1": p1, "batch100_at_half_rate": paced,
 	})
 }
