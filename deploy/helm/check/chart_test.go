@@ -179,17 +179,28 @@ func TestEveryOptionalPartIsWiredToSecretsAndConfigMaps(t *testing.T) {
 	}
 	ingest := find[*appsv1.Deployment](t, objs, "jevons-ingest").Spec.Template.Spec.Containers[0]
 	alert := find[*appsv1.Deployment](t, objs, "jevons-alert").Spec.Template.Spec.Containers[0]
-	for name, c := range map[string]corev1.Container{"aggregator": agg, "migrate": migrate, "ingest": ingest, "alert": alert} {
-		for env, secret := range map[string]string{
-			"JEVONS_CLICKHOUSE_PASSWORD": "jevons-clickhouse", "JEVONS_KAFKA_SASL_PASSWORD": "jevons",
-		} {
-			e := envOf(c, env)
-			if e == nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != secret || e.ValueFrom.SecretKeyRef.Key != "password" {
-				t.Errorf("%s: %s is %+v, want Secret %s key password", name, env, e, secret)
-			}
+	fromSecret := func(name string, c corev1.Container, env, secret string) {
+		t.Helper()
+		e := envOf(c, env)
+		if e == nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != secret || e.ValueFrom.SecretKeyRef.Key != "password" {
+			t.Errorf("%s: %s is %+v, want Secret %s key password", name, env, e, secret)
 		}
+	}
+	for name, c := range map[string]corev1.Container{"aggregator": agg, "migrate": migrate, "ingest": ingest, "alert": alert} {
+		fromSecret(name, c, "JEVONS_CLICKHOUSE_PASSWORD", "jevons-clickhouse")
+		if e := envOf(c, "JEVONS_CLICKHOUSE_TLS_CA"); e == nil || e.Value != "/etc/jevons/clickhouse-ca/ca.crt" {
+			t.Errorf("%s: JEVONS_CLICKHOUSE_TLS_CA %+v", name, e)
+		}
+	}
+	for name, c := range map[string]corev1.Container{"aggregator": agg, "ingest": ingest} {
+		fromSecret(name, c, "JEVONS_KAFKA_SASL_PASSWORD", "jevons")
 		if e := envOf(c, "JEVONS_KAFKA_TLS_CA"); e == nil || e.Value != "/etc/jevons/kafka-ca/ca.crt" {
 			t.Errorf("%s: JEVONS_KAFKA_TLS_CA %+v", name, e)
+		}
+	}
+	for name, c := range map[string]corev1.Container{"migrate": migrate, "alert": alert} {
+		if e := envOf(c, "JEVONS_KAFKA_SASL_PASSWORD"); e != nil {
+			t.Errorf("%s does not talk to Kafka but gets its password", name)
 		}
 	}
 	svc := find[*corev1.Service](t, objs, "jevons-ingest")
