@@ -76,6 +76,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	if err := a.ensureDLQ(ctx); err != nil {
 		return err
 	}
+	a.checkTimestamps(ctx)
 	a.dlq = &kafka.Writer{
 		Addr: kafka.TCP(a.cfg.Brokers...), Topic: a.cfg.DLQTopic, Balancer: kafka.BalancerFunc(bySourcePartition),
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 5,
@@ -141,6 +142,30 @@ func (a *Aggregator) ensureDLQ(ctx context.Context) error {
 		}
 		return topics.Ensure(ctx, a.cfg.Brokers, a.cfg.DLQTopic, n, -1) // -1: the broker's default replication
 	})
+}
+
+// checkTimestamps reports what bounds the message timestamps of the input
+// topic. The max-future check compares event time with the message time;
+// only when the broker sets or bounds the message time does one host's
+// skewed clock stay unable to move a partition's event-time clock ahead.
+func (a *Aggregator) checkTimestamps(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	bound, typ, err := topics.TimestampBound(cctx, a.cfg.Brokers, a.cfg.Topic)
+	switch {
+	case err != nil:
+		a.log.Warn("could not read the input topic's timestamp settings; message times are trusted as sent", zap.Error(err))
+		a.m.clockAllowance.Set(-1)
+	case bound < 0:
+		a.log.Error("the input topic does not bound producer timestamps: one producer's skewed clock can move a partition's event-time clock ahead; "+
+			"set message.timestamp.type=CreateTime and message.timestamp.after.max.ms on the topic (Jevons creates topics with 5 minutes)",
+			zap.String("message.timestamp.type", typ))
+		a.m.clockAllowance.Set(-1)
+	default:
+		a.log.Info("the broker bounds producer timestamps: event time can run ahead of the broker's clock by at most this plus max-future",
+			zap.Duration("message.timestamp.after.max", bound), zap.Duration("max-future", a.cfg.MaxFuture))
+		a.m.clockAllowance.Set(bound.Seconds())
+	}
 }
 
 func (a *Aggregator) httpServer() (*http.Server, net.Listener, error) {

@@ -64,9 +64,16 @@ func (c *Config) Validate() error {
 	if c.DLQTopic == c.Topic {
 		bad("dlq topic must differ from the input topic")
 	}
-	for name, d := range map[string]time.Duration{"window": c.Window, "task-window": c.TaskWindow} {
-		if d < time.Second || d > 24*time.Hour || (24*time.Hour)%d != 0 {
-			bad("%s: want a divisor of 24h of at least 1s, got %v", name, d)
+	// Window starts are stored as DateTime (whole seconds): a window that is
+	// not whole seconds would come back from ClickHouse under another key.
+	// Task windows are whole minutes, as the task views read them.
+	for _, w := range []struct {
+		name     string
+		d, unit  time.Duration
+		unitName string
+	}{{"window", c.Window, time.Second, "second"}, {"task-window", c.TaskWindow, time.Minute, "minute"}} {
+		if w.d < w.unit || w.d > 24*time.Hour || w.d%w.unit != 0 || (24*time.Hour)%w.d != 0 {
+			bad("%s: want whole %ss dividing 24h (e.g. 1m, 1h), got %v", w.name, w.unitName, w.d)
 		}
 	}
 	if c.AllowedLateness < 0 || c.DedupHorizon < 0 || c.MaxFuture < 0 {

@@ -22,6 +22,9 @@ type metrics struct {
 	openStates *prometheus.GaugeVec
 	dedupSize  *prometheus.GaugeVec
 	flushes    prometheus.Counter
+
+	clockAllowance prometheus.Gauge
+	clock          *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -53,7 +56,15 @@ func newMetrics() *metrics {
 		flushes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jevons_aggregate_flushes_total", Help: "Partition flushes made durable.",
 		}),
+		clockAllowance: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_producer_clock_allowance_seconds",
+			Help: "How far ahead of the broker's clock the input topic lets a producer's timestamps run (message.timestamp.after.max.ms); -1: unbounded, a skewed producer can move the event-time clock.",
+		}),
+		clock: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_event_clock_seconds", Help: "A partition's event-time clock (newest event time counted), unix seconds.",
+		}, []string{"partition"}),
 	}
+	m.reg.MustRegister(m.clockAllowance, m.clock)
 	m.reg.MustRegister(m.outcomes, m.lag, m.flushTime, m.rows, m.chErrors, m.openStates, m.dedupSize, m.flushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, n := range outcomeNames {
@@ -76,6 +87,9 @@ func (m *metrics) publish(p *partition, published *[numOutcomes]int64) {
 	}
 	m.openStates.WithLabelValues(sink.TaskTable, id).Set(float64(len(p.tasks)))
 	m.dedupSize.WithLabelValues(id).Set(float64(p.dedup.len()))
+	if p.maxTime != noTime {
+		m.clock.WithLabelValues(id).Set(float64(p.maxTime) / 1000)
+	}
 }
 
 func (m *metrics) forget(partition uint32) {
@@ -85,6 +99,7 @@ func (m *metrics) forget(partition uint32) {
 		m.openStates.DeleteLabelValues(t, id)
 	}
 	m.dedupSize.DeleteLabelValues(id)
+	m.clock.DeleteLabelValues(id)
 }
 
 func (m *metrics) observeInsert(table string, rows int, _ time.Duration) {
