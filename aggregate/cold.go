@@ -30,12 +30,10 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 				keys = append(keys, sink.TaskKey{Window: k.window, Tenant: k.tenant, TaskID: k.taskID})
 			}
 		}
-		for len(keys) > 0 {
-			chunk := keys[:min(len(keys), 1000)]
-			keys = keys[len(chunk):]
-			rows, err := st.LoadTasks(ctx, p.id, noTime, chunk)
+		if len(keys) > 0 { // the store sends them in chunks of bounded bytes
+			rows, err := st.LoadTasks(ctx, p.id, noTime, keys)
 			if err != nil {
-				return fmt.Errorf("load late task windows: %w", err)
+				return fmt.Errorf("load late task states: %w", err)
 			}
 			for i := range rows {
 				if s := taskFromRow(&rows[i]); p.tasks[s.key] == nil {
@@ -58,17 +56,20 @@ func (p *partition) resolveColdUsage(ctx context.Context, st store, r *usageRes)
 	if len(r.cold) == 0 {
 		return nil
 	}
-	var windows []int64
+	var keys []sink.UsageKey // only the keys needed: a late event's window may hold many
+	seen := map[usageKey]bool{}
 	for i := range r.cold {
 		e := &r.cold[i]
-		if k := r.key(e.time, e.ev); r.states[k] == nil {
-			windows = append(windows, k.window)
+		if k := r.key(e.time, e.ev); r.states[k] == nil && !seen[k] {
+			seen[k] = true
+			keys = append(keys, sink.UsageKey{Window: k.window, Tenant: k.tenant, App: k.app, TaskType: k.taskType,
+				Provider: k.provider, Model: k.model, Operation: k.operation, Status: k.status})
 		}
 	}
-	if len(windows) > 0 {
-		rows, err := st.LoadUsage(ctx, r.table, p.id, noTime, windows)
+	if len(keys) > 0 {
+		rows, err := st.LoadUsage(ctx, r.table, p.id, noTime, keys)
 		if err != nil {
-			return fmt.Errorf("load late %s windows: %w", r.table, err)
+			return fmt.Errorf("load late %s states: %w", r.table, err)
 		}
 		r.load(rows)
 	}

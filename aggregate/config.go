@@ -22,6 +22,7 @@ type Config struct {
 	CorrectionHorizon time.Duration // older events are dead-lettered, default 35 days
 	MaxFuture         time.Duration // events further ahead of their message are dead-lettered, default 5m
 	DedupHorizon      time.Duration // duplicates within it count once, default 10m
+	DedupMaxEntries   int           // duplicate-set entries per partition at most, default 200,000
 	ReferenceDate     time.Time     // reference prices; zero: each model's first known price
 
 	FlushInterval   time.Duration // wall time between flushes of a busy partition, default 2s
@@ -41,7 +42,7 @@ func DefaultConfig() Config {
 	return Config{
 		Brokers: []string{"127.0.0.1:9092"}, Topic: emit.DefaultTopic, Group: "jevons-aggregate",
 		Window: time.Minute, TaskWindow: time.Hour, AllowedLateness: 2 * time.Minute,
-		CorrectionHorizon: 35 * 24 * time.Hour, MaxFuture: 5 * time.Minute, DedupHorizon: 10 * time.Minute,
+		CorrectionHorizon: 35 * 24 * time.Hour, MaxFuture: 5 * time.Minute, DedupHorizon: 10 * time.Minute, DedupMaxEntries: 200_000,
 		FlushInterval: 2 * time.Second, IdleFlush: 10 * time.Second, MaxDirty: 20_000, MemoryLimit: 384 << 20,
 		ShutdownTimeout: 30 * time.Second, SessionTimeout: 10 * time.Second,
 		ClickHouse: sink.DefaultConfig(),
@@ -87,6 +88,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxDirty < 1 {
 		bad("max-dirty must be >= 1")
+	}
+	if c.DedupMaxEntries < 1000 {
+		bad("dedup-max-entries must be >= 1000, got %d", c.DedupMaxEntries)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		errs = append(errs, err)

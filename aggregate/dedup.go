@@ -14,11 +14,22 @@ import (
 // one. Lazy eviction therefore never changes a decision, and a restart that
 // replays from ReplayFrom with the clock set to ReplayMaxTime rebuilds
 // exactly the entries that matter.
+//
+// Memory is bounded by max entries whatever the arrival order: when the
+// clock stalls (a backfill of history arrives after newer events) nothing
+// expires, so past max the oldest entries leave early. Which ones leave is
+// again a function of the message sequence only (entries that expired go
+// first, then the oldest), and the replay start follows the oldest entry
+// kept, so a replay still decides as the live run did. The price: a retry
+// arriving more than max distinct events after its original, while the
+// clock stalls, counts twice (counted in early).
 type dedupSet struct {
 	seeds [4]maphash.Seed
 	seen  map[[2]uint64]int64 // key hash -> clock at insertion
 	fifo  [][]dedupEntry      // insertion order in fixed-size blocks, for eviction and the replay start
 	head  int                 // next entry to evict in fifo[0]
+	max   int                 // entries kept at most
+	early int64               // entries dropped before their horizon ended
 }
 
 const dedupBlock = 8192
@@ -29,8 +40,8 @@ type dedupEntry struct {
 	offset int64
 }
 
-func newDedupSet() *dedupSet {
-	d := &dedupSet{seen: map[[2]uint64]int64{}}
+func newDedupSet(max int) *dedupSet {
+	d := &dedupSet{seen: map[[2]uint64]int64{}, max: max}
 	for i := range d.seeds {
 		d.seeds[i] = maphash.MakeSeed()
 	}
@@ -60,7 +71,27 @@ func (d *dedupSet) admit(tenant, eventID string, clock, horizon, offset int64) b
 	}
 	last := &d.fifo[len(d.fifo)-1]
 	*last = append(*last, dedupEntry{k, clock, offset})
+	if len(d.seen) > d.max {
+		d.evict(clock, horizon)
+		for len(d.seen) > d.max {
+			d.dropOldest()
+		}
+	}
 	return false
+}
+
+// dropOldest removes the oldest entry although it could still match.
+func (d *dedupSet) dropOldest() {
+	block := d.fifo[0]
+	e := block[d.head]
+	if c, found := d.seen[e.key]; found && c == e.clock {
+		delete(d.seen, e.key)
+		d.early++
+	}
+	d.head++
+	if d.head == len(block) && len(block) == dedupBlock {
+		d.fifo, d.head = d.fifo[1:], 0
+	}
 }
 
 // evict drops entries that can no longer match and returns the replay start

@@ -7,7 +7,7 @@ import (
 )
 
 func TestDedupRecognisesDuplicatesWithinTheHorizon(t *testing.T) {
-	d := newDedupSet()
+	d := newDedupSet(1 << 30)
 	const horizon = 600_000 // 10 minutes
 	if d.admit("acme", "e1", 1_000_000, horizon, 0) {
 		t.Fatal("first delivery called a duplicate")
@@ -42,7 +42,7 @@ func TestDedupReplayDecidesLikeTheLiveRun(t *testing.T) {
 		stream = append(stream, m)
 	}
 	const horizon = 30_000
-	live := newDedupSet()
+	live := newDedupSet(1 << 30)
 	var liveDup []bool
 	maxTime := int64(noTime)
 	var replayFrom, replayClock int64
@@ -58,7 +58,7 @@ func TestDedupReplayDecidesLikeTheLiveRun(t *testing.T) {
 	if !haveCheckpoint || replayFrom >= int64(cut) {
 		t.Fatalf("replay start %d at cut %d", replayFrom, cut)
 	}
-	re := newDedupSet()
+	re := newDedupSet(1 << 30)
 	maxTime = replayClock
 	for i := int(replayFrom); i < len(stream); i++ {
 		m := stream[i]

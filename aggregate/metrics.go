@@ -23,6 +23,7 @@ type metrics struct {
 	dedupSize  *prometheus.GaugeVec
 	flushes    prometheus.Counter
 
+	dedupEarly     prometheus.Counter
 	clockAllowance prometheus.Gauge
 	clock          *prometheus.GaugeVec
 }
@@ -56,6 +57,10 @@ func newMetrics() *metrics {
 		flushes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jevons_aggregate_flushes_total", Help: "Partition flushes made durable.",
 		}),
+		dedupEarly: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jevons_aggregate_dedup_early_evictions_total",
+			Help: "Duplicate-set entries dropped before their horizon ended because a partition held dedup-max-entries (a backfill or a stalled clock): a retry of such an event counts twice.",
+		}),
 		clockAllowance: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jevons_aggregate_producer_clock_allowance_seconds",
 			Help: "How far ahead of the broker's clock the input topic lets a producer's timestamps run (message.timestamp.after.max.ms); -1: unbounded, a skewed producer can move the event-time clock.",
@@ -64,7 +69,7 @@ func newMetrics() *metrics {
 			Name: "jevons_aggregate_event_clock_seconds", Help: "A partition's event-time clock (newest event time counted), unix seconds.",
 		}, []string{"partition"}),
 	}
-	m.reg.MustRegister(m.clockAllowance, m.clock)
+	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly)
 	m.reg.MustRegister(m.outcomes, m.lag, m.flushTime, m.rows, m.chErrors, m.openStates, m.dedupSize, m.flushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, n := range outcomeNames {
@@ -73,14 +78,24 @@ func newMetrics() *metrics {
 	return m
 }
 
+// published is what a partition has moved to the registry so far.
+type published struct {
+	counts     [numOutcomes]int64
+	dedupEarly int64
+}
+
 // publish moves a partition's local counts and gauges to the registry.
-func (m *metrics) publish(p *partition, published *[numOutcomes]int64) {
+func (m *metrics) publish(p *partition, pub *published) {
 	for i, n := range p.counts {
-		if d := n - published[i]; d > 0 {
+		if d := n - pub.counts[i]; d > 0 {
 			m.outcomes.WithLabelValues(outcomeNames[i]).Add(float64(d))
 		}
 	}
-	*published = p.counts
+	pub.counts = p.counts
+	if d := p.dedup.early - pub.dedupEarly; d > 0 {
+		m.dedupEarly.Add(float64(d))
+	}
+	pub.dedupEarly = p.dedup.early
 	id := strconv.Itoa(int(p.id))
 	for i := range p.usage {
 		m.openStates.WithLabelValues(p.usage[i].table, id).Set(float64(len(p.usage[i].states)))

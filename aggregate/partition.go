@@ -31,7 +31,7 @@ var outcomeNames = [numOutcomes]string{"aggregated", "duplicate", "late_correcte
 
 // store loads stored states; sink.Store implements it on ClickHouse.
 type store interface {
-	LoadUsage(ctx context.Context, table string, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error)
+	LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []sink.UsageKey) ([]schemas.UsageRow, error)
 	LoadTasks(ctx context.Context, partition uint32, from int64, keys []sink.TaskKey) ([]schemas.TaskRow, error)
 }
 
@@ -79,7 +79,7 @@ func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 		id: id, cfg: cfg, cat: cat,
 		twin:     cfg.TaskWindow.Milliseconds(),
 		lateness: cfg.AllowedLateness.Milliseconds(), horizon: cfg.DedupHorizon.Milliseconds(),
-		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(), dec: schemas.Decoder{Shared: true},
+		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(cfg.DedupMaxEntries), dec: schemas.Decoder{Shared: true},
 		usage: resolutions(cfg), tasks: map[taskKey]*taskState{}, taskFloor: noTime,
 		evicted: map[int64]map[[2]uint64]struct{}{}, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
 	}

@@ -24,20 +24,27 @@ type memStore struct {
 	tasks map[taskKey]schemas.TaskRow
 	ckpt  *schemas.Checkpoint
 	dlq   map[int64]int // dead letters written per source offset
+
+	loadedUsage int // keys asked for by late loads
 }
 
 func newMemStore() *memStore {
 	return &memStore{usage: map[string]map[usageKey]schemas.UsageRow{sink.UsageTable: {}, sink.UsageDailyTable: {}}, tasks: map[taskKey]schemas.TaskRow{}, dlq: map[int64]int{}}
 }
 
-func (m *memStore) LoadUsage(_ context.Context, table string, _ uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
-	want := map[int64]bool{}
-	for _, w := range windows {
-		want[w] = true
-	}
+func (m *memStore) LoadUsage(_ context.Context, table string, _ uint32, from int64, keys []sink.UsageKey) ([]schemas.UsageRow, error) {
 	var out []schemas.UsageRow
+	m.loadedUsage += len(keys)
+	if len(keys) > 0 {
+		for _, k := range keys {
+			if r, ok := m.usage[table][usageKey{k.Window, k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}]; ok {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
 	for k, r := range m.usage[table] {
-		if (len(windows) > 0 && want[k.window]) || (len(windows) == 0 && k.window >= from) {
+		if k.window >= from {
 			out = append(out, r)
 		}
 	}

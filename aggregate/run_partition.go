@@ -45,7 +45,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var pub [numOutcomes]int64
+	var pub published
 	lastFlush, lastMsg := time.Now(), time.Now()
 	caughtUp := false // the last message fetched was the newest in the partition
 

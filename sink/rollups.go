@@ -258,17 +258,73 @@ func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partiti
 	return c, true, nil
 }
 
+// UsageKey names one usage state of a usage table.
+type UsageKey struct {
+	Window                                                    int64 // unix ms
+	Tenant, App, TaskType, Provider, Model, Operation, Status string
+}
+
 // LoadUsage returns a partition's stored usage states of table (UsageTable
 // or UsageDailyTable) with window_start >= from (unix ms; math.MinInt64 for
-// all), or only of the listed windows.
-func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
+// all), or only the listed ones.
+func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []UsageKey) ([]schemas.UsageRow, error) {
 	if table != UsageTable && table != UsageDailyTable {
 		return nil, fmt.Errorf("load usage states: %q is not a usage table", table)
 	}
-	cols := strings.TrimSuffix(schemas.UsageColumns, ", written_at")
-	return loadRows(ctx, s.conn, table+" states", "SELECT "+cols+" FROM "+s.db+"."+table+" FINAL WHERE "+windowFilter(partition, from, windows),
-		(*schemas.UsageRow).Pointers)
+	query := "SELECT " + strings.TrimSuffix(schemas.UsageColumns, ", written_at") + " FROM " + s.db + "." + table + " FINAL WHERE "
+	if len(keys) == 0 {
+		return loadRows(ctx, s.conn, table+" states", query+windowFilter(partition, from), (*schemas.UsageRow).Pointers)
+	}
+	tuple := func(k *UsageKey) string {
+		return "(" + dateTime(k.Window) + ", " + quote(k.Tenant) + ", " + quote(k.App) + ", " + quote(k.TaskType) + ", " +
+			quote(k.Provider) + ", " + quote(k.Model) + ", " + quote(k.Operation) + ", " + quote(k.Status) + ")"
+	}
+	return loadChunked(ctx, s.conn, table+" states", keys, tuple, func(list string) string {
+		return query + "src_partition = " + strconv.Itoa(int(partition)) +
+			" AND (window_start, tenant, app, task_type, provider, model, operation, status) IN (" + list + ")"
+	}, (*schemas.UsageRow).Pointers)
 }
+
+// MaxQueryBytes bounds the text of one load query: ClickHouse refuses
+// queries above max_query_size (256 KiB by default), so key lists are sent
+// in chunks of at most this many bytes, whatever the keys' lengths.
+const MaxQueryBytes = 128 << 10
+
+// loadChunked loads the rows of keys, rendering each key with tuple and
+// sending as many per query as fit in MaxQueryBytes.
+func loadChunked[K, T any](ctx context.Context, conn driver.Conn, what string, keys []K, tuple func(*K) string,
+	query func(list string) string, ptrs func(*T) []any) ([]T, error) {
+	var out []T
+	var list strings.Builder
+	overhead := len(query(""))
+	flush := func() error {
+		if list.Len() == 0 {
+			return nil
+		}
+		rows, err := loadRows(ctx, conn, what, query(list.String()), ptrs)
+		out = append(out, rows...)
+		list.Reset()
+		return err
+	}
+	for i := range keys {
+		t := tuple(&keys[i])
+		if list.Len() > 0 && overhead+list.Len()+2+len(t) > MaxQueryBytes {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+		if list.Len() > 0 {
+			list.WriteString(", ")
+		}
+		list.WriteString(t)
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func dateTime(ms int64) string { return "toDateTime(" + strconv.FormatInt(floorDiv(ms, 1000), 10) + ")" }
 
 // loadRows runs a query and scans each row into a T through ptrs.
 func loadRows[T any](ctx context.Context, conn driver.Conn, what, query string, ptrs func(*T) []any) ([]T, error) {
@@ -297,31 +353,18 @@ type TaskKey struct {
 // LoadTasks returns a partition's stored task partials with window_start >=
 // from, or only the listed ones.
 func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, keys []TaskKey) ([]schemas.TaskRow, error) {
-	cols := strings.TrimSuffix(schemas.TaskColumns, ", written_at")
-	filter := windowFilter(partition, from, nil)
-	if len(keys) > 0 {
-		list := make([]string, len(keys))
-		for i, k := range keys {
-			list[i] = "(toDateTime(" + strconv.FormatInt(floorDiv(k.Window, 1000), 10) + "), " + quote(k.Tenant) + ", " + quote(k.TaskID) + ")"
-		}
-		filter = "src_partition = " + strconv.Itoa(int(partition)) + " AND (window_start, tenant, task_id) IN (" + strings.Join(list, ", ") + ")"
+	query := "SELECT " + strings.TrimSuffix(schemas.TaskColumns, ", written_at") + " FROM " + s.db + "." + TaskTable + " FINAL WHERE "
+	if len(keys) == 0 {
+		return loadRows(ctx, s.conn, "task states", query+windowFilter(partition, from), (*schemas.TaskRow).Pointers)
 	}
-	return loadRows(ctx, s.conn, "task states", "SELECT "+cols+" FROM "+s.db+".task_rollup FINAL WHERE "+filter, (*schemas.TaskRow).Pointers)
+	tuple := func(k *TaskKey) string { return "(" + dateTime(k.Window) + ", " + quote(k.Tenant) + ", " + quote(k.TaskID) + ")" }
+	return loadChunked(ctx, s.conn, "task states", keys, tuple, func(list string) string {
+		return query + "src_partition = " + strconv.Itoa(int(partition)) + " AND (window_start, tenant, task_id) IN (" + list + ")"
+	}, (*schemas.TaskRow).Pointers)
 }
 
-func windowFilter(partition uint32, from int64, windows []int64) string {
+func windowFilter(partition uint32, from int64) string {
 	f := "src_partition = " + strconv.Itoa(int(partition))
-	if len(windows) > 0 {
-		seen := map[int64]bool{}
-		var list []string
-		for _, w := range windows {
-			if !seen[w] {
-				seen[w] = true
-				list = append(list, "toDateTime("+strconv.FormatInt(floorDiv(w, 1000), 10)+")")
-			}
-		}
-		return f + " AND window_start IN (" + strings.Join(list, ", ") + ")"
-	}
 	if from > -62135596800000 { // after year 1: a real bound
 		f += " AND window_start >= toDateTime(" + strconv.FormatInt(max(floorDiv(from, 1000), 0), 10) + ")"
 	}
