@@ -324,7 +324,9 @@ func loadChunked[K, T any](ctx context.Context, conn driver.Conn, what string, k
 	return out, nil
 }
 
-func dateTime(ms int64) string { return "toDateTime(" + strconv.FormatInt(floorDiv(ms, 1000), 10) + ")" }
+func dateTime(ms int64) string {
+	return "toDateTime(" + strconv.FormatInt(floorDiv(ms, 1000), 10) + ")"
+}
 
 // loadRows runs a query and scans each row into a T through ptrs.
 func loadRows[T any](ctx context.Context, conn driver.Conn, what, query string, ptrs func(*T) []any) ([]T, error) {
@@ -357,7 +359,9 @@ func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, key
 	if len(keys) == 0 {
 		return loadRows(ctx, s.conn, "task states", query+windowFilter(partition, from), (*schemas.TaskRow).Pointers)
 	}
-	tuple := func(k *TaskKey) string { return "(" + dateTime(k.Window) + ", " + quote(k.Tenant) + ", " + quote(k.TaskID) + ")" }
+	tuple := func(k *TaskKey) string {
+		return "(" + dateTime(k.Window) + ", " + quote(k.Tenant) + ", " + quote(k.TaskID) + ")"
+	}
 	return loadChunked(ctx, s.conn, "task states", keys, tuple, func(list string) string {
 		return query + "src_partition = " + strconv.Itoa(int(partition)) + " AND (window_start, tenant, task_id) IN (" + list + ")"
 	}, (*schemas.TaskRow).Pointers)
