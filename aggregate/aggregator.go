@@ -198,7 +198,11 @@ func (a *Aggregator) consume(ctx context.Context) error {
 	errLog := a.log.Named("kafka")
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: a.cfg.Group, Brokers: a.cfg.Brokers, Topics: []string{a.cfg.Topic},
-		StartOffset: kafka.FirstOffset, SessionTimeout: a.cfg.SessionTimeout, RebalanceTimeout: a.cfg.SessionTimeout,
+		StartOffset: kafka.FirstOffset, SessionTimeout: a.cfg.SessionTimeout,
+		// A member rejoins only after its partitions' final flushes, which may
+		// take the shutdown timeout: the rebalance waits for them, so a new
+		// owner never reads a checkpoint or DLQ tail the old one is still writing.
+		RebalanceTimeout: a.cfg.ShutdownTimeout + a.cfg.SessionTimeout,
 		HeartbeatInterval: a.cfg.SessionTimeout / 5, JoinGroupBackoff: time.Second, WatchPartitionChanges: true,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { errLog.Warn(fmt.Sprintf(msg, args...)) }),
 	})

@@ -4,14 +4,19 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/jevonsdev/jevons/internal/progress"
 	"github.com/jevonsdev/jevons/schemas"
 )
 
@@ -109,5 +114,179 @@ func TestSkewedProducerDoesNotMoveTheClock(t *testing.T) {
 	if allowance := a.metric("jevons_aggregate_producer_clock_allowance_seconds"); allowance != 300 {
 		t.Fatalf("producer clock allowance %v s, want the topic's 300", allowance)
 	}
+	a.stop()
+}
+
+// backfillEvents sizes the backfill test: 200,000 events in CI, more with
+// JEVONS_BACKFILL_EVENTS (the full test is 1,000,000).
+func backfillEvents(t *testing.T) int {
+	if s := os.Getenv("JEVONS_BACKFILL_EVENTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("JEVONS_BACKFILL_EVENTS=%q: want a positive count", s)
+		}
+		return n
+	}
+	return 200_000
+}
+
+// A backfill: events spread over 30 days arriving in random order, with
+// retries. Peak RSS stays under the configured memory limit and the totals
+// (minute and day views, tasks) are exact.
+func TestBackfillOf30DaysShuffled(t *testing.T) {
+	e := newEnv(t, 8, false)
+	n := backfillEvents(t)
+	truth := e.loadgen("--events", strconv.Itoa(n), "--seed", "101", "--spread", "720h", "--dup-ratio", "0.01")
+	const limitMiB = 256
+	a := e.start("--memory-limit-mib", strconv.Itoa(limitMiB))
+	e.waitCaughtUp(time.Duration(n/1000+120) * time.Second)
+	e.verify(truth)
+	out := a.outcomes()
+	if out["duplicate"] != truth.Duplicates || out["aggregated"]+out["late_corrected"] != truth.Events {
+		t.Fatalf("outcomes %v, truth %d events %d duplicates", out, truth.Events, truth.Duplicates)
+	}
+	rss := a.stop()
+	t.Logf("backfill of %d events over 30 days: peak RSS %d MiB (limit %d MiB)", truth.Events, rss>>20, limitMiB)
+	if rss >= limitMiB<<20 {
+		t.Fatalf("peak RSS %d MiB, configured limit %d MiB", rss>>20, limitMiB)
+	}
+}
+
+// dlqBySource counts the dead letters per source (partition/offset).
+func (e *env) dlqBySource() map[string]int {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ends, err := progress.EndOffsets(ctx, []string{e.kafka}, e.topic+".dlq")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]int{}
+	for p, end := range ends {
+		if end == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{e.kafka}, Topic: e.topic + ".dlq", Partition: p, MaxWait: 100 * time.Millisecond})
+		for off := int64(0); off < end; {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			off = m.Offset + 1
+			var part, src string
+			for _, h := range m.Headers {
+				switch h.Key {
+				case "jevons-src-partition":
+					part = string(h.Value)
+				case "jevons-src-offset":
+					src = string(h.Value)
+				}
+			}
+			out[part+"/"+src]++
+		}
+		r.Close()
+	}
+	return out
+}
+
+// dlqExact requires the DLQ to hold every bad message exactly once.
+func (e *env) dlqExact(want int64) {
+	e.t.Helper()
+	got := e.dlqBySource()
+	for k, n := range got {
+		if n != 1 {
+			e.t.Fatalf("dead letter %s written %d times", k, n)
+		}
+	}
+	if int64(len(got)) != want {
+		e.t.Fatalf("DLQ holds %d distinct dead letters, want %d", len(got), want)
+	}
+}
+
+// kill -9 at random moments while malformed messages arrive: every bad
+// message is in the DLQ exactly once, and the totals are exact.
+func TestKillNineWhileSendingBadMessagesKeepsTheDLQExact(t *testing.T) {
+	e := newEnv(t, 4, false)
+	wait := e.loadgenAsync("--events", "100000", "--rate", "12000", "--seed", "121", "--bad-ratio", "0.03", "--dup-ratio", "0.01")
+	rng := rand.New(rand.NewPCG(121, 121))
+	for range 4 {
+		a := e.start("--flush-interval", "300ms")
+		time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
+		a.kill9()
+	}
+	a := e.start()
+	truth := wait()
+	e.waitCaughtUp(3 * time.Minute)
+	e.verify(truth)
+	e.dlqExact(truth.Bad)
+	a.stop()
+}
+
+// Two aggregators rebalance while ClickHouse is frozen (SIGSTOP) for longer
+// than the session timeout: the old owner's final flush waits for the
+// server, the rebalance waits for the flush, and afterwards the totals and
+// the DLQ are exact.
+func TestRebalanceWhileClickHouseSleeps(t *testing.T) {
+	e := newEnv(t, 6, true)
+	pidFile := filepath.Join(servicesDir(), "clickhouse", "pid")
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("clickhouse pid: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := e.loadgenAsync("--events", "120000", "--rate", "10000", "--seed", "131", "--bad-ratio", "0.01", "--dup-ratio", "0.01")
+	a := e.start()
+	time.Sleep(4 * time.Second)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	b := e.start() // joins: the group rebalances while a cannot flush
+	time.Sleep(15 * time.Second) // the session timeout is 6 s
+	resume()
+	truth := wait()
+	e.reconnect()
+	e.waitCaughtUp(3 * time.Minute)
+	e.verify(truth)
+	e.dlqExact(truth.Bad)
+	a.stop()
+	b.stop()
+}
+
+func servicesDir() string {
+	if d := os.Getenv("JEVONS_SERVICES_DIR"); d != "" {
+		return d
+	}
+	return "/tmp/jevons-services"
+}
+
+// A dead letter larger than the broker accepts (3 MiB on a topic that takes
+// it) is truncated with headers saying so; the partition does not stall.
+func TestOversizedBadMessageDoesNotStallThePartition(t *testing.T) {
+	e := newEnv(t, 1, false, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(8 << 20)})
+	w := &kafka.Writer{Addr: kafka.TCP(e.kafka), Topic: e.topic, RequiredAcks: kafka.RequireAll, BatchBytes: 8 << 20,
+		Transport: &kafka.Transport{DialTimeout: 10 * time.Second}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := w.WriteMessages(ctx, kafka.Message{Value: append([]byte(`{"event_id":"`), make([]byte, 3<<20)...)})
+	cancel()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	truth := e.loadgen("--events", "5000", "--seed", "141")
+	a := e.start()
+	e.waitCaughtUp(2 * time.Minute)
+	e.verify(truth)
+	e.dlqExact(1)
 	a.stop()
 }

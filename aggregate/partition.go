@@ -58,6 +58,7 @@ type partition struct {
 	next           int64 // next offset to process
 	flushedThrough int64 // below: inside stored rows (from the checkpoint)
 	dlqThrough     int64 // at or below: already in the dead-letter topic
+	dlqRecheck     bool  // a dead-letter write failed: what landed is read back before the next
 	active         bool  // stored open windows loaded
 
 	dedup                *dedupSet
@@ -268,6 +269,8 @@ type flushBatch struct {
 	tasks      []schemas.TaskRow
 	checkpoint schemas.Checkpoint
 	dlq        []deadLetter
+	dlqRecheck bool // an earlier write of these dead letters may have landed in part
+	dlqWritten bool // set by the flush once they are in the DLQ
 	usageSt    [numRes][]*usageState // the states the rows were taken from
 	taskSt     []*taskState
 }
@@ -280,7 +283,7 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	if p.cold() > 0 {
 		return nil, errors.New("snapshot with unresolved late events")
 	}
-	b := &flushBatch{dlq: p.dlq, tasks: make([]schemas.TaskRow, len(p.dirtyTasks)), taskSt: p.dirtyTasks}
+	b := &flushBatch{dlq: p.dlq, dlqRecheck: p.dlqRecheck, tasks: make([]schemas.TaskRow, len(p.dirtyTasks)), taskSt: p.dirtyTasks}
 	for i := range p.usage {
 		r := &p.usage[i]
 		b.usage[i].Table = r.table
@@ -304,9 +307,16 @@ func (p *partition) snapshot() (*flushBatch, error) {
 }
 
 // unflushed returns a snapshot that could not be made durable: its states
-// are dirty again, so the next flush writes them. (Its dead letters may
-// have been written; the restart logic finds them in the topic's tail.)
+// are dirty again, so the next flush writes them, and so are its dead
+// letters unless they landed (if they may have landed in part, the next
+// write reads the DLQ back first).
 func (p *partition) unflushed(b *flushBatch) {
+	if b.dlqWritten {
+		p.dlqThrough = max(p.dlqThrough, b.dlq[len(b.dlq)-1].msg.Offset)
+	} else if len(b.dlq) > 0 {
+		p.dlq = append(b.dlq, p.dlq...)
+		p.dlqRecheck = true
+	}
 	for i := range p.usage {
 		p.usage[i].unflushed(b.usageSt[i])
 	}
@@ -330,6 +340,7 @@ func (p *partition) flushed(b *flushBatch) {
 	}
 	if n := len(b.dlq); n > 0 {
 		p.dlqThrough = max(p.dlqThrough, b.dlq[n-1].msg.Offset)
+		p.dlqRecheck = false
 	}
 	p.flushedThrough = b.checkpoint.FlushedThrough
 	if tf := floorFor(p.maxTime, p.lateness, p.twin); tf > p.taskFloor {

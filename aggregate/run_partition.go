@@ -256,15 +256,15 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 // persist makes a snapshot durable: dead letters first, then rollup rows
 // and the checkpoint in ClickHouse.
 func (a *Aggregator) persist(ctx context.Context, b *flushBatch, log *zap.Logger) error {
-	if len(b.dlq) > 0 {
+	if len(b.dlq) > 0 && !b.dlqWritten {
 		msgs := make([]kafka.Message, len(b.dlq))
 		for i := range b.dlq {
-			d := &b.dlq[i]
-			msgs[i] = kafka.Message{Key: d.msg.Key, Value: d.msg.Value, Headers: dlqHeaders(a.cfg.Topic, d)}
+			msgs[i] = dlqMessage(a.cfg.Topic, &b.dlq[i])
 		}
-		if err := retry(ctx, log, "write dead letters", func(ctx context.Context) error { return a.dlq.WriteMessages(ctx, msgs...) }); err != nil {
+		if err := a.writeDeadLetters(ctx, int(b.checkpoint.Partition), msgs, b.dlqRecheck, log); err != nil {
 			return err
 		}
+		b.dlqWritten = true
 	}
 	return a.store.Write(ctx, &sink.Batch{Usage: b.usage[:], Tasks: b.tasks, Checkpoints: []schemas.Checkpoint{b.checkpoint}})
 }
@@ -272,7 +272,11 @@ func (a *Aggregator) persist(ctx context.Context, b *flushBatch, log *zap.Logger
 var errNoLeader = errors.New("no reachable leader")
 
 // dlqThrough returns the highest source offset of this partition already
-// in the dead-letter topic, or -1.
+// in the dead-letter topic, or -1. A partition's dead letters land in
+// offset order, so the last one found reading back from the end is the
+// highest; the read goes back in windows until it finds one (a DLQ
+// partition shared after input partitions were added can hold many of a
+// neighbour's after ours), at most dlqScanLimit messages.
 func (a *Aggregator) dlqThrough(ctx context.Context, src int) (int64, error) {
 	n, err := topics.Partitions(ctx, kafka.TCP(a.cfg.Brokers...), a.cfg.DLQTopic)
 	if err != nil {
@@ -293,34 +297,43 @@ func (a *Aggregator) dlqThrough(ctx context.Context, src int) (int64, error) {
 	if err != nil || last <= first {
 		return -1, err
 	}
-	from := max(first, last-10_000)
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.cfg.Brokers, Topic: a.cfg.DLQTopic, Partition: dp, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
-	if err := r.SetOffset(from); err != nil {
-		return -1, err
-	}
-	through := int64(-1)
-	for off := from; off < last; {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			return -1, fmt.Errorf("read dead letters: %w", err)
+	for end := last; end > first && last-end < dlqScanLimit; {
+		from := max(first, end-dlqWindow)
+		if err := r.SetOffset(from); err != nil {
+			return -1, err
 		}
-		off = m.Offset + 1
-		var srcTopic string
-		srcPart, srcOff := -1, int64(-1)
-		for _, h := range m.Headers {
-			switch h.Key {
-			case "jevons-src-topic":
-				srcTopic = string(h.Value)
-			case "jevons-src-partition":
-				srcPart, _ = strconv.Atoi(string(h.Value))
-			case "jevons-src-offset":
-				srcOff, _ = strconv.ParseInt(string(h.Value), 10, 64)
+		through := int64(-1)
+		for off := from; off < end; {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				return -1, fmt.Errorf("read dead letters: %w", err)
+			}
+			off = m.Offset + 1
+			var srcTopic string
+			srcPart := -1
+			for _, h := range m.Headers {
+				switch h.Key {
+				case "jevons-src-topic":
+					srcTopic = string(h.Value)
+				case "jevons-src-partition":
+					srcPart, _ = strconv.Atoi(string(h.Value))
+				}
+			}
+			if srcTopic == a.cfg.Topic && srcPart == src && m.Offset < end {
+				through = max(through, srcOffset(&m))
 			}
 		}
-		if srcTopic == a.cfg.Topic && srcPart == src {
-			through = max(through, srcOff)
+		if through >= 0 {
+			return through, nil
 		}
+		end = from
 	}
-	return through, nil
+	return -1, nil
 }
+
+const (
+	dlqWindow    = 10_000
+	dlqScanLimit = 1_000_000
+)
