@@ -202,7 +202,7 @@ func (a *Aggregator) consume(ctx context.Context) error {
 		// A member rejoins only after its partitions' final flushes, which may
 		// take the shutdown timeout: the rebalance waits for them, so a new
 		// owner never reads a checkpoint or DLQ tail the old one is still writing.
-		RebalanceTimeout: a.cfg.ShutdownTimeout + a.cfg.SessionTimeout,
+		RebalanceTimeout:  a.cfg.ShutdownTimeout + a.cfg.SessionTimeout,
 		HeartbeatInterval: a.cfg.SessionTimeout / 5, JoinGroupBackoff: time.Second, WatchPartitionChanges: true,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { errLog.Warn(fmt.Sprintf(msg, args...)) }),
 	})

@@ -251,7 +251,7 @@ func TestRebalanceWhileClickHouseSleeps(t *testing.T) {
 		}
 	}
 	defer resume()
-	b := e.start() // joins: the group rebalances while a cannot flush
+	b := e.start()               // joins: the group rebalances while a cannot flush
 	time.Sleep(15 * time.Second) // the session timeout is 6 s
 	resume()
 	truth := wait()

@@ -269,8 +269,8 @@ type flushBatch struct {
 	tasks      []schemas.TaskRow
 	checkpoint schemas.Checkpoint
 	dlq        []deadLetter
-	dlqRecheck bool // an earlier write of these dead letters may have landed in part
-	dlqWritten bool // set by the flush once they are in the DLQ
+	dlqRecheck bool                  // an earlier write of these dead letters may have landed in part
+	dlqWritten bool                  // set by the flush once they are in the DLQ
 	usageSt    [numRes][]*usageState // the states the rows were taken from
 	taskSt     []*taskState
 }
