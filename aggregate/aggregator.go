@@ -35,6 +35,7 @@ type Aggregator struct {
 	store *sink.Store
 	dlq   *kafka.Writer
 	ready atomic.Bool
+	stop  context.CancelCauseFunc // ends Run with an error of its own
 
 	// Listening, if set, receives the HTTP address once it listens.
 	Listening func(addr string)
@@ -53,8 +54,16 @@ func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
 	return &Aggregator{cfg: cfg, log: log.Named("aggregate"), cat: cat, m: newMetrics()}, nil
 }
 
-// Run consumes until ctx ends, then flushes what it owns and returns nil.
-func (a *Aggregator) Run(ctx context.Context) error {
+// Run consumes until ctx ends, then flushes what it owns and returns nil;
+// or until a partition cannot continue exactly, then returns why.
+func (a *Aggregator) Run(ctx context.Context) (err error) {
+	ctx, a.stop = context.WithCancelCause(ctx)
+	defer func() {
+		if cause := context.Cause(ctx); errors.Is(cause, errNoCheckpoint) {
+			err = errors.Join(err, cause)
+		}
+		a.stop(nil)
+	}()
 	a.log.Info("starting", zap.Strings("brokers", a.cfg.Brokers), zap.String("topic", a.cfg.Topic),
 		zap.String("group", a.cfg.Group), zap.String("clickhouse", a.cfg.ClickHouse.Addr), zap.String("database", a.cfg.ClickHouse.Database))
 	if a.cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
@@ -63,9 +72,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		// batches stay bounded by MaxDirty and the horizons.
 		debug.SetMemoryLimit(a.cfg.MemoryLimit)
 	}
-	conn, err := a.connect(ctx)
-	if err != nil {
-		return err
+	conn, cerr := a.connect(ctx)
+	if cerr != nil {
+		return cerr
 	}
 	defer conn.Close()
 	a.store = sink.NewStore(conn, a.cfg.ClickHouse.Database, a.log.Named("sink"))
@@ -107,6 +116,13 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	err = g.Wait()
 	a.log.Info("stopped", zap.Error(err))
 	return err
+}
+
+// fail stops the aggregator with err as the reason Run returns.
+func (a *Aggregator) fail(err error) {
+	if a.stop != nil {
+		a.stop(err)
+	}
 }
 
 // connect opens ClickHouse and applies migrations, retrying while the

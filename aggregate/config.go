@@ -32,10 +32,18 @@ type Config struct {
 	ShutdownTimeout time.Duration // wall time for the final flush, default 30s
 	SessionTimeout  time.Duration // consumer group session, default 10s
 
+	ResetFrom string // a partition consumed before but without a checkpoint: "" refuses, ResetEarliest, ResetCommitted
+
 	HTTPAddr   string // serves /metrics, /healthz, /readyz when set
 	ClickHouse sink.Config
 	Catalogs   []string // price catalog overlays
 }
+
+// What a partition without a checkpoint but consumed before starts from.
+const (
+	ResetEarliest  = "earliest"  // its first offset: recount it exactly (stored states are loaded; their versions skip what they hold)
+	ResetCommitted = "committed" // the committed Kafka offset: duplicates of earlier events may count twice
+)
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
@@ -88,6 +96,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxDirty < 1 {
 		bad("max-dirty must be >= 1")
+	}
+	if c.ResetFrom != "" && c.ResetFrom != ResetEarliest && c.ResetFrom != ResetCommitted {
+		bad("reset-from: want %q or %q, got %q", ResetEarliest, ResetCommitted, c.ResetFrom)
 	}
 	if c.DedupMaxEntries < 1000 {
 		bad("dedup-max-entries must be >= 1000, got %d", c.DedupMaxEntries)

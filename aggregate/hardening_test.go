@@ -290,3 +290,43 @@ func TestOversizedBadMessageDoesNotStallThePartition(t *testing.T) {
 	e.dlqExact(1)
 	a.stop()
 }
+
+// exited waits for the process to end by itself and returns its error.
+func (a *aggregator) exited(timeout time.Duration) error {
+	a.e.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- a.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		a.e.t.Fatalf("aggregator still running after %v", timeout)
+		return nil
+	}
+}
+
+// The group's checkpoints are missing (a new database) while Kafka has its
+// committed offsets: the aggregator refuses to start with a message naming
+// --reset-from, and --reset-from=earliest then recounts exactly.
+func TestMissingCheckpointRefusesToStart(t *testing.T) {
+	e := newEnv(t, 2, false)
+	truth := e.loadgen("--events", "20000", "--seed", "151", "--dup-ratio", "0.02")
+	a := e.start()
+	e.waitCaughtUp(2 * time.Minute)
+	a.stop()
+	old := e.db
+	t.Cleanup(func() { _ = e.conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+old) })
+	e.db = old + "_new"
+	b := e.start()
+	if err := b.exited(90 * time.Second); err == nil {
+		t.Fatal("the aggregator started without its checkpoints")
+	}
+	log, _ := os.ReadFile(b.log)
+	if !strings.Contains(string(log), "--reset-from=earliest") {
+		t.Fatalf("exit without a message naming --reset-from:\n%s", tail(log, 2048))
+	}
+	c := e.start("--reset-from", "earliest")
+	e.waitCaughtUp(2 * time.Minute)
+	e.verify(truth)
+	c.stop()
+}

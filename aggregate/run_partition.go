@@ -230,15 +230,8 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 			p.restore(c)
 			start = c.ReplayFrom
 			log.Info("partition assigned", zap.Int64("replay_from", c.ReplayFrom), zap.Int64("flushed_through", c.FlushedThrough))
-		case as.Offset >= 0:
-			p.startFresh(as.Offset)
-			p.flushedThrough = as.Offset
-			start = as.Offset
-			log.Warn("no checkpoint in ClickHouse; starting from the committed Kafka offset", zap.Int64("offset", as.Offset))
 		default:
-			p.startFresh(0)
-			start = kafka.FirstOffset
-			log.Info("partition assigned with no checkpoint; starting from the first offset")
+			return a.noCheckpoint(ctx, p, as, &start, log)
 		}
 		return nil
 	})
@@ -251,6 +244,44 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 		return err
 	})
 	return start, err
+}
+
+// errNoCheckpoint stops the aggregator: a partition without a checkpoint
+// that has been consumed before cannot be continued exactly.
+var errNoCheckpoint = errors.New("no checkpoint")
+
+// noCheckpoint positions a partition that has no checkpoint in ClickHouse.
+// A first start (no committed offset, no stored state) starts from the
+// first offset. Otherwise the database or the group is not the one that
+// consumed the partition: the committed Kafka offset is only where replay
+// started, so continuing from it would count some duplicates twice. The
+// aggregator refuses unless --reset-from says what to do.
+func (a *Aggregator) noCheckpoint(ctx context.Context, p *partition, as kafka.PartitionAssignment, start *int64, log *zap.Logger) error {
+	stored, err := a.store.HasStates(ctx, p.id)
+	if err != nil {
+		return err
+	}
+	fresh := as.Offset < 0 && !stored
+	switch {
+	case fresh || a.cfg.ResetFrom == ResetEarliest:
+		p.startFresh(0)
+		*start = kafka.FirstOffset
+		log.Info("partition assigned with no checkpoint; starting from the first offset", zap.Bool("stored_states", stored))
+	case a.cfg.ResetFrom == ResetCommitted && as.Offset >= 0:
+		p.startFresh(as.Offset)
+		p.flushedThrough = as.Offset
+		*start = as.Offset
+		log.Warn("no checkpoint; starting from the committed Kafka offset as told (duplicates of earlier events may count twice)", zap.Int64("offset", as.Offset))
+	default:
+		err := fmt.Errorf("%w for group %q, topic %q, partition %d in database %q, but the partition was consumed before "+
+			"(committed Kafka offset %d, stored states %v): the database or group is not the one that consumed it; "+
+			"start with --reset-from=earliest to recount the partition from its first offset, or --reset-from=committed to continue inexactly",
+			errNoCheckpoint, a.cfg.Group, a.cfg.Topic, p.id, a.cfg.ClickHouse.Database, as.Offset, stored)
+		log.Error("refusing to start the partition", zap.Error(err))
+		a.fail(err)
+		return err // retried until the aggregator stops, which fail has begun
+	}
+	return nil
 }
 
 // persist makes a snapshot durable: dead letters first, then rollup rows

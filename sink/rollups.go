@@ -258,6 +258,18 @@ func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partiti
 	return c, true, nil
 }
 
+// HasStates reports whether the database holds any usage state of a source
+// partition: a partition without a checkpoint that has states was consumed
+// by another group or lost its checkpoint.
+func (s *Store) HasStates(ctx context.Context, partition uint32) (bool, error) {
+	rows, err := s.conn.Query(ctx, "SELECT 1 FROM "+s.db+"."+UsageTable+" WHERE src_partition = "+strconv.Itoa(int(partition))+" LIMIT 1")
+	if err != nil {
+		return false, fmt.Errorf("look for stored states: %w", err)
+	}
+	defer rows.Close()
+	return rows.Next(), rows.Err()
+}
+
 // UsageKey names one usage state of a usage table.
 type UsageKey struct {
 	Window                                                    int64 // unix ms

@@ -49,6 +49,7 @@ flags:`)
 	memMiB := fs.Int64("memory-limit-mib", cfg.MemoryLimit>>20, "soft Go heap limit in MiB (0: none; GOMEMLIMIT wins)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time allowed for the final flush on SIGTERM or partition revocation")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout")
+	fs.StringVar(&cfg.ResetFrom, "reset-from", "", "a partition consumed before that has no checkpoint in this database (a new database or group): 'earliest' recounts it from its first offset, 'committed' continues from the committed Kafka offset (inexact); unset, the aggregator refuses to start")
 	fs.StringVar(&cfg.HTTPAddr, "http", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9464)")
 	catalogs := listFlag{}
 	fs.Var(&catalogs, "catalog", "price catalog overlay file, JSON or YAML (repeatable; env: ':'-separated)")
