@@ -13,10 +13,11 @@ import (
 	"github.com/jevonsdev/jevons/schemas"
 )
 
-// Late loads of many long keys stay under ClickHouse's max_query_size
+// Late loads of many long keys never meet ClickHouse's max_query_size
 // (256 KiB by default): 3,000 task keys with 256-character ids and 3,000
-// usage keys with long dimensions, each loaded in one call.
-func TestLoadsOfManyLongKeysAreChunkedByBytes(t *testing.T) {
+// usage keys with long dimensions, each loaded in one call (the keys travel
+// as an external table, not as query text).
+func TestLoadsOfManyLongKeysPassTheQuerySizeLimit(t *testing.T) {
 	addr := itest.ClickHouse(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
 
@@ -287,57 +290,49 @@ func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, f
 	if len(keys) == 0 {
 		return loadRows(ctx, s.conn, table+" states", query+windowFilter(partition, from), (*schemas.UsageRow).Pointers)
 	}
-	tuple := func(k *UsageKey) string {
-		return "(" + dateTime(k.Window) + ", " + quote(k.Tenant) + ", " + quote(k.App) + ", " + quote(k.TaskType) + ", " +
-			quote(k.Provider) + ", " + quote(k.Model) + ", " + quote(k.Operation) + ", " + quote(k.Status) + ")"
-	}
-	return loadChunked(ctx, s.conn, table+" states", keys, tuple, func(list string) string {
-		return query + "src_partition = " + strconv.Itoa(int(partition)) +
-			" AND (window_start, tenant, app, task_type, provider, model, operation, status) IN (" + list + ")"
-	}, (*schemas.UsageRow).Pointers)
+	return loadKeys(ctx, s.conn, table+" states", keys, query+"src_partition = "+strconv.Itoa(int(partition))+
+		" AND window_start IN (SELECT window_start FROM _keys) AND (window_start, tenant, app, task_type, provider, model, operation, status) IN _keys",
+		[]string{"window_start DateTime", "tenant String", "app String", "task_type String", "provider String", "model String", "operation String", "status String"},
+		func(k *UsageKey) []any {
+			return []any{time.UnixMilli(k.Window).UTC(), k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}
+		}, (*schemas.UsageRow).Pointers)
 }
 
-// MaxQueryBytes bounds the text of one load query: ClickHouse refuses
-// queries above max_query_size (256 KiB by default), so key lists are sent
-// in chunks of at most this many bytes, whatever the keys' lengths.
-const MaxQueryBytes = 128 << 10
+// loadKeysChunk is how many keys one load query carries. The keys travel
+// as an external table (data, not query text), so no key length can push
+// a query over ClickHouse's max_query_size or its AST limits, and the
+// server builds the set from a block instead of parsing literals.
+const loadKeysChunk = 20_000
 
-// loadChunked loads the rows of keys, rendering each key with tuple and
-// sending as many per query as fit in MaxQueryBytes.
-func loadChunked[K, T any](ctx context.Context, conn driver.Conn, what string, keys []K, tuple func(*K) string,
-	query func(list string) string, ptrs func(*T) []any) ([]T, error) {
+// loadKeys loads the rows of keys in chunks; query filters by the external
+// table _keys of the given columns, filled from row.
+func loadKeys[K, T any](ctx context.Context, conn driver.Conn, what string, keys []K, query string, columns []string,
+	row func(*K) []any, ptrs func(*T) []any) ([]T, error) {
 	var out []T
-	var list strings.Builder
-	overhead := len(query(""))
-	flush := func() error {
-		if list.Len() == 0 {
-			return nil
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), loadKeysChunk)]
+		keys = keys[len(chunk):]
+		var cols []func(*ext.Table) error
+		for _, c := range columns {
+			name, typ, _ := strings.Cut(c, " ")
+			cols = append(cols, ext.Column(name, column.Type(typ)))
 		}
-		rows, err := loadRows(ctx, conn, what, query(list.String()), ptrs)
-		out = append(out, rows...)
-		list.Reset()
-		return err
-	}
-	for i := range keys {
-		t := tuple(&keys[i])
-		if list.Len() > 0 && overhead+list.Len()+2+len(t) > MaxQueryBytes {
-			if err := flush(); err != nil {
-				return nil, err
+		tbl, err := ext.NewTable("_keys", cols...)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", what, err)
+		}
+		for i := range chunk {
+			if err := tbl.Append(row(&chunk[i])...); err != nil {
+				return nil, fmt.Errorf("load %s: %w", what, err)
 			}
 		}
-		if list.Len() > 0 {
-			list.WriteString(", ")
+		rows, err := loadRows(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), conn, what, query, ptrs)
+		if err != nil {
+			return nil, err
 		}
-		list.WriteString(t)
-	}
-	if err := flush(); err != nil {
-		return nil, err
+		out = append(out, rows...)
 	}
 	return out, nil
-}
-
-func dateTime(ms int64) string {
-	return "toDateTime(" + strconv.FormatInt(floorDiv(ms, 1000), 10) + ")"
 }
 
 // loadRows runs a query and scans each row into a T through ptrs.
@@ -371,12 +366,10 @@ func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, key
 	if len(keys) == 0 {
 		return loadRows(ctx, s.conn, "task states", query+windowFilter(partition, from), (*schemas.TaskRow).Pointers)
 	}
-	tuple := func(k *TaskKey) string {
-		return "(" + dateTime(k.Window) + ", " + quote(k.Tenant) + ", " + quote(k.TaskID) + ")"
-	}
-	return loadChunked(ctx, s.conn, "task states", keys, tuple, func(list string) string {
-		return query + "src_partition = " + strconv.Itoa(int(partition)) + " AND (window_start, tenant, task_id) IN (" + list + ")"
-	}, (*schemas.TaskRow).Pointers)
+	return loadKeys(ctx, s.conn, "task states", keys, query+"src_partition = "+strconv.Itoa(int(partition))+
+		" AND tenant IN (SELECT tenant FROM _keys) AND task_id IN (SELECT task_id FROM _keys) AND (window_start, tenant, task_id) IN _keys",
+		[]string{"window_start DateTime", "tenant String", "task_id String"},
+		func(k *TaskKey) []any { return []any{time.UnixMilli(k.Window).UTC(), k.Tenant, k.TaskID} }, (*schemas.TaskRow).Pointers)
 }
 
 func windowFilter(partition uint32, from int64) string {
