@@ -2,6 +2,9 @@ package aggregate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -36,6 +39,7 @@ type Aggregator struct {
 	dlq   *kafka.Writer
 	ready atomic.Bool
 	stop  context.CancelCauseFunc // ends Run with an error of its own
+	parts int                     // input partitions at the last generation
 
 	// Listening, if set, receives the HTTP address once it listens.
 	Listening func(addr string)
@@ -51,7 +55,46 @@ func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Aggregator{cfg: cfg, log: log.Named("aggregate"), cat: cat, m: newMetrics()}, nil
+	a := &Aggregator{cfg: cfg, log: log.Named("aggregate"), cat: cat, m: newMetrics()}
+	fp, err := catalogFingerprint(cat)
+	if err != nil {
+		return nil, err
+	}
+	a.m.catalog.WithLabelValues(fp).Set(1)
+	a.log.Info("price catalog", zap.String("fingerprint", fp), zap.Strings("overlays", cfg.Catalogs))
+	return a, nil
+}
+
+// catalogFingerprint names the prices a process uses. Replicas that price
+// with different catalogs (a rolling deploy of a new catalog) write the
+// states they own with different costs; /metrics shows each replica's
+// fingerprint so that a mix is visible.
+func catalogFingerprint(cat *pricing.Catalog) (string, error) {
+	data, err := json.Marshal(cat.Providers())
+	if err != nil {
+		return "", fmt.Errorf("fingerprint the price catalog: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// watchPartitions notes the input topic's partition count at each
+// generation and reports a change loudly: keyed producers' retries of
+// events sent before it may hash to another partition, where the duplicate
+// set cannot see the original.
+func (a *Aggregator) watchPartitions(ctx context.Context) {
+	n, err := topics.Partitions(ctx, kafka.TCP(a.cfg.Brokers...), a.cfg.Topic)
+	if err != nil {
+		return
+	}
+	if a.parts != 0 && n != a.parts {
+		a.m.partChanges.Inc()
+		a.log.Error("the input topic's partition count changed: for the dedup horizon after the change, a retry of an event sent before it "+
+			"may land in another partition and count twice; the dead-letter topic keeps its partition count, so source partitions now share DLQ partitions",
+			zap.Int("from", a.parts), zap.Int("to", n), zap.Duration("dedup_horizon", a.cfg.DedupHorizon))
+	}
+	a.parts = n
+	a.m.partitions.Set(float64(n))
 }
 
 // Run consumes until ctx ends, then flushes what it owns and returns nil;
@@ -245,6 +288,7 @@ func (a *Aggregator) consume(ctx context.Context) error {
 			continue
 		}
 		a.ready.Store(true)
+		a.watchPartitions(ctx)
 		var ids []int
 		for _, as := range gen.Assignments[a.cfg.Topic] {
 			ids = append(ids, as.ID)

@@ -24,6 +24,10 @@ type metrics struct {
 	flushes    prometheus.Counter
 
 	dedupEarly     prometheus.Counter
+	partitions     prometheus.Gauge
+	partChanges    prometheus.Counter
+	catalog        *prometheus.GaugeVec
+	overflows      prometheus.Counter
 	clockAllowance prometheus.Gauge
 	clock          *prometheus.GaugeVec
 }
@@ -61,6 +65,21 @@ func newMetrics() *metrics {
 			Name: "jevons_aggregate_dedup_early_evictions_total",
 			Help: "Duplicate-set entries dropped before their horizon ended because a partition held dedup-max-entries (a backfill or a stalled clock): a retry of such an event counts twice.",
 		}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_input_partitions", Help: "Partitions of the input topic at the last consumer group generation.",
+		}),
+		partChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jevons_aggregate_partition_count_changes_total",
+			Help: "Changes of the input topic's partition count seen: for a dedup horizon afterwards, a retry of an event sent before the change can land in another partition and count twice.",
+		}),
+		catalog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_catalog_info",
+			Help: "1 for the price catalog this process prices with (sha256 prefix of its providers, models and prices); replicas with different fingerprints write different costs.",
+		}, []string{"fingerprint"}),
+		overflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jevons_aggregate_overflow_total",
+			Help: "Late corrections left out of a stored state because a sum would pass its column's maximum (events that would overflow an in-memory state are dead-lettered instead).",
+		}),
 		clockAllowance: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "jevons_aggregate_producer_clock_allowance_seconds",
 			Help: "How far ahead of the broker's clock the input topic lets a producer's timestamps run (message.timestamp.after.max.ms); -1: unbounded, a skewed producer can move the event-time clock.",
@@ -69,7 +88,7 @@ func newMetrics() *metrics {
 			Name: "jevons_aggregate_event_clock_seconds", Help: "A partition's event-time clock (newest event time counted), unix seconds.",
 		}, []string{"partition"}),
 	}
-	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly)
+	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly, m.partitions, m.partChanges, m.catalog, m.overflows)
 	m.reg.MustRegister(m.outcomes, m.lag, m.flushTime, m.rows, m.chErrors, m.openStates, m.dedupSize, m.flushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, n := range outcomeNames {
@@ -82,6 +101,7 @@ func newMetrics() *metrics {
 type published struct {
 	counts     [numOutcomes]int64
 	dedupEarly int64
+	overflowed int64
 }
 
 // publish moves a partition's local counts and gauges to the registry.
@@ -96,6 +116,14 @@ func (m *metrics) publish(p *partition, pub *published) {
 		m.dedupEarly.Add(float64(d))
 	}
 	pub.dedupEarly = p.dedup.early
+	over := p.overflowed
+	for i := range p.usage {
+		over += p.usage[i].overflowed
+	}
+	if d := over - pub.overflowed; d > 0 {
+		m.overflows.Add(float64(d))
+	}
+	pub.overflowed = over
 	id := strconv.Itoa(int(p.id))
 	for i := range p.usage {
 		m.openStates.WithLabelValues(p.usage[i].table, id).Set(float64(len(p.usage[i].states)))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strconv"
 	"time"
 
@@ -72,7 +73,30 @@ type partition struct {
 	coldTasks            []priced // events of evicted or closed task states, waiting for the stored state
 	dlq                  []deadLetter
 
-	counts [numOutcomes]int64
+	counts     [numOutcomes]int64
+	largest    uint64 // no state in memory has a sum above this
+	overflowed int64  // late corrections left out of a state they would overflow
+}
+
+// overflowGuard: while every sum in memory stays below it, no event (at
+// most 6e9 tokens and its cost) can overflow a state, so process checks
+// states only beyond it.
+const overflowGuard = math.MaxInt64 / 2
+
+// fits reports whether every in-memory state the event goes to can take it.
+func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
+	for i := range p.usage {
+		r := &p.usage[i]
+		if k := r.key(e.time, e.ev); k.window >= r.floor {
+			if s := r.states[k]; s != nil && !s.sums.fits(e) {
+				return false
+			}
+		}
+	}
+	if s := p.tasks[tk]; !coldTask && s != nil && !s.sums.fits(e) {
+		return false
+	}
+	return true
 }
 
 func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
@@ -191,13 +215,17 @@ func (p *partition) process(m *kafka.Message) outcome {
 		cp := *ev // the decoder's event is reused; a deferred event keeps a copy
 		e.ev = &cp
 	}
+	if p.largest > overflowGuard-uint64(max(e.cost, e.refCost, 6*schemas.MaxTokens)) && !p.fits(&e, tk, coldTask) {
+		return p.deadLetter(m, "adding this event would take a usage or task state's sums past their columns' maximum (Int64 nano-dollars)")
+	}
 	applied := false
 	for i := range p.usage {
 		r := &p.usage[i]
 		if k := r.key(t, e.ev); k.window < r.floor {
 			r.cold = append(r.cold, e)
-		} else {
-			applied = r.apply(k, &e) || applied
+		} else if r.apply(k, &e) {
+			applied = true
+			p.largest = max(p.largest, r.states[k].sums.largest())
 		}
 	}
 	if coldTask {
@@ -224,7 +252,12 @@ func (p *partition) applyTask(k taskKey, e *priced) bool {
 	} else if s.version >= e.offset {
 		return false
 	}
+	if !s.sums.fits(e) { // a late correction onto a reloaded state (in memory, process checked first)
+		p.overflowed++
+		return false
+	}
 	s.add(e)
+	p.largest = max(p.largest, s.sums.largest())
 	s.touched = p.cycle
 	if !s.dirty {
 		s.dirty = true

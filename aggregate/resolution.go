@@ -28,6 +28,8 @@ type usageRes struct {
 	dirty  []*usageState
 	cold   []priced   // late events waiting for their stored state
 	late   []usageKey // states below the floor in memory: they leave after their flush
+
+	overflowed int64 // late corrections left out of a state they would overflow
 }
 
 func newUsageRes(table string, size time.Duration) usageRes {
@@ -59,6 +61,9 @@ func (r *usageRes) apply(k usageKey, e *priced) bool {
 			r.late = append(r.late, k)
 		}
 	} else if s.version >= e.offset {
+		return false
+	} else if !s.sums.fits(e) { // a late correction onto a reloaded state (in memory, process checked first)
+		r.overflowed++
 		return false
 	}
 	s.add(e)
