@@ -328,7 +328,7 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	}
 	p.dirtyTasks = make([]*taskState, 0, cap(p.dirtyTasks))
 	p.dlq = nil
-	replayFrom, replayClock, ok := p.dedup.evict(p.maxTime, p.horizon)
+	replayFrom, replayClock, ok := p.dedup.evict(p.maxTime, p.horizon, p.next)
 	if !ok {
 		replayFrom, replayClock = p.next, p.maxTime
 	}
