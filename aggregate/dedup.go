@@ -29,10 +29,10 @@ import (
 type dedupSet struct {
 	seeds [4]maphash.Seed
 	seen  map[[2]uint64]seenAt // key hash -> its insertion
-	fifo  [][]dedupEntry      // insertion order in fixed-size blocks, for eviction and the replay start
-	head  int                 // next entry to evict in fifo[0]
-	max   int                 // entries kept at most
-	early int64               // entries dropped before their horizon ended
+	fifo  [][]dedupEntry       // insertion order in fixed-size blocks, for eviction and the replay start
+	head  int                  // next entry to evict in fifo[0]
+	max   int                  // entries kept at most
+	early int64                // entries dropped before their horizon ended
 }
 
 const dedupBlock = 8192

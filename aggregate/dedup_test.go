@@ -7,7 +7,7 @@ import (
 )
 
 func TestDedupRecognisesDuplicatesWithinTheHorizon(t *testing.T) {
-	d := newDedupSet(4000) // entries also match within 1000 messages
+	d := newDedupSet(4000)  // entries also match within 1000 messages
 	const horizon = 600_000 // 10 minutes
 	if d.admit("acme", "e1", 1_000_000, horizon, 0) {
 		t.Fatal("first delivery called a duplicate")
