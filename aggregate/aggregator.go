@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -56,7 +55,7 @@ func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
 		return nil, err
 	}
 	a := &Aggregator{cfg: cfg, log: log.Named("aggregate"), cat: cat, m: newMetrics()}
-	fp, err := catalogFingerprint(cat)
+	fp, err := catalogFingerprint(cfg.Catalogs)
 	if err != nil {
 		return nil, err
 	}
@@ -65,17 +64,30 @@ func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
 	return a, nil
 }
 
-// catalogFingerprint names the prices a process uses. Replicas that price
-// with different catalogs (a rolling deploy of a new catalog) write the
-// states they own with different costs; /metrics shows each replica's
-// fingerprint so that a mix is visible.
-func catalogFingerprint(cat *pricing.Catalog) (string, error) {
-	data, err := json.Marshal(cat.Providers())
-	if err != nil {
-		return "", fmt.Errorf("fingerprint the price catalog: %w", err)
+// catalogFingerprint names the prices a process uses: the build (whose
+// embedded catalog it carries) and the overlay files' contents. Replicas
+// that price with different catalogs (a rolling deploy of a new catalog)
+// write the states they own with different costs; /metrics shows each
+// replica's fingerprint so that a mix is visible.
+func catalogFingerprint(overlays []string) (string, error) {
+	h := sha256.New()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		fmt.Fprintln(h, bi.Main.Path, bi.Main.Version)
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				fmt.Fprintln(h, s.Key, s.Value)
+			}
+		}
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:8]), nil
+	for _, path := range overlays {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("fingerprint the price catalog: %w", err)
+		}
+		fmt.Fprintln(h, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
 // watchPartitions notes the input topic's partition count at each

@@ -73,7 +73,7 @@ func TestBackfillKeepsMemoryBoundedAndTotalsExact(t *testing.T) {
 			}
 			m := msgs[off]
 			if !p.active && !p.replaying(m.Offset) {
-				if err := p.activate(ctx, st); err != nil {
+				if err := p.activate(ctx, st, time.Now()); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -128,4 +128,64 @@ func (p *partition) closedStates() int {
 		}
 	}
 	return n
+}
+
+// Every event its own task within one task window: the hashes of evicted
+// tasks stay bounded, a restart loads no task window whole, and the task
+// totals stay exact.
+func TestEvictedTaskHashesStayBounded(t *testing.T) {
+	const n, tasks = maxEvictedHashes + 40_000, maxEvictedHashes + 20_000
+	cfg := DefaultConfig()
+	cat := pricing.MustDefault()
+	ctx := context.Background()
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		ev := schemas.Event{EventID: fmt.Sprint(i), Time: base.Add(time.Duration(i) * 20 * time.Millisecond), Tenant: "t",
+			TaskID: fmt.Sprintf("task-%d", i%tasks), Provider: "openai", Model: "gpt-4o", Usage: schemas.Usage{InputTokens: 10, OutputTokens: 1}}
+		msgs[i] = kafka.Message{Offset: int64(i), Value: schemas.AppendJSON(nil, &ev), Time: ev.Time}
+	}
+	st := newMemStore()
+	p := newPartition(0, &cfg, cat)
+	p.startFresh(0)
+	maxHashes, restarted := 0, false
+	for off := 0; off < n; off++ {
+		if off == n*3/4 && !restarted { // a restart from the last checkpoint
+			restarted = true
+			p = newPartition(0, &cfg, cat)
+			p.restore(*st.ckpt)
+			off = int(p.next)
+			wholeLoads := st.wholeTaskLoads
+			defer func() {
+				if st.wholeTaskLoads > wholeLoads {
+					t.Errorf("the restart loaded task windows whole")
+				}
+			}()
+		}
+		m := msgs[off]
+		if !p.active && !p.replaying(m.Offset) {
+			if err := p.activate(ctx, st, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.process(&m)
+		if off%1000 == 999 || off == n-1 {
+			if err := p.resolveCold(ctx, st); err != nil {
+				t.Fatal(err)
+			}
+			b, err := p.snapshot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.write(b)
+			p.flushed(b)
+			maxHashes = max(maxHashes, p.evictedN)
+		}
+	}
+	if maxHashes > maxEvictedHashes {
+		t.Fatalf("%d evicted task hashes held, maximum %d", maxHashes, maxEvictedHashes)
+	}
+	if req, _, got, taskReq := st.totals(); req != n || taskReq != n || got != tasks {
+		t.Fatalf("%d requests, %d in %d tasks; want %d in %d", req, taskReq, got, n, tasks)
+	}
 }

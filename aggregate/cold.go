@@ -104,14 +104,42 @@ func (p *partition) evictTasks() {
 		}
 		if s.done || p.cycle-s.touched >= taskIdleFlushes {
 			delete(p.tasks, k)
-			set := p.evicted[k.window]
-			if set == nil {
-				set = map[[2]uint64]struct{}{}
-				p.evicted[k.window] = set
-			}
-			set[p.taskHash(k)] = struct{}{}
+			p.noteEvicted(k)
 		}
 	}
+}
+
+// evictedTasks remembers the tasks of one open window that left memory, so
+// that a later event loads the stored state instead of starting from zero.
+// Past maxEvictedHashes per partition a window keeps no hashes: every task
+// of it not in memory is then loaded first (exact, and bounded; a task
+// never stored costs a load that finds nothing).
+type evictedTasks struct {
+	hashes map[[2]uint64]struct{}
+	all    bool
+}
+
+const maxEvictedHashes = 100_000
+
+func (p *partition) noteEvicted(k taskKey) {
+	if k.window <= p.coldTasksUpTo {
+		return // cold on a miss already
+	}
+	set := p.evicted[k.window]
+	if set == nil {
+		set = &evictedTasks{hashes: map[[2]uint64]struct{}{}}
+		p.evicted[k.window] = set
+	}
+	if set.all {
+		return
+	}
+	if p.evictedN >= maxEvictedHashes {
+		p.evictedN -= len(set.hashes)
+		set.hashes, set.all = nil, true
+		return
+	}
+	set.hashes[p.taskHash(k)] = struct{}{}
+	p.evictedN++
 }
 
 func (p *partition) taskHash(k taskKey) [2]uint64 {
@@ -128,16 +156,28 @@ func (p *partition) taskHash(k taskKey) [2]uint64 {
 }
 
 func (p *partition) wasEvicted(k taskKey) bool {
-	set := p.evicted[k.window]
-	if set == nil || p.tasks[k] != nil {
+	if p.tasks[k] != nil {
 		return false
 	}
-	_, ok := set[p.taskHash(k)]
+	if k.window <= p.coldTasksUpTo {
+		return true
+	}
+	set := p.evicted[k.window]
+	if set == nil {
+		return false
+	}
+	if set.all {
+		return true
+	}
+	_, ok := set.hashes[p.taskHash(k)]
 	return ok
 }
 
 func (p *partition) unevict(k taskKey) {
-	if set := p.evicted[k.window]; set != nil {
-		delete(set, p.taskHash(k))
+	if set := p.evicted[k.window]; set != nil && !set.all {
+		if _, ok := set.hashes[p.taskHash(k)]; ok {
+			delete(set.hashes, p.taskHash(k))
+			p.evictedN--
+		}
 	}
 }

@@ -67,7 +67,9 @@ type partition struct {
 	tasks                map[taskKey]*taskState
 	taskFloor            int64 // task windows >= floor: memory is authoritative
 	dirtyTasks           []*taskState
-	evicted              map[int64]map[[2]uint64]struct{} // task window -> tasks evicted while it is open
+	evicted              map[int64]*evictedTasks // task window -> tasks evicted while it is open
+	evictedN             int                     // hashes in evicted
+	coldTasksUpTo        int64                   // task windows up to this start may hold stored states not in memory (after a restart)
 	taskSeed1, taskSeed2 maphash.Seed
 	cycle                int64    // flushes so far
 	coldTasks            []priced // events of evicted or closed task states, waiting for the stored state
@@ -106,7 +108,7 @@ func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 		lateness: cfg.AllowedLateness.Milliseconds(), horizon: cfg.DedupHorizon.Milliseconds(),
 		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(cfg.DedupMaxEntries), dec: schemas.Decoder{Shared: true},
 		usage: resolutions(cfg), tasks: map[taskKey]*taskState{}, taskFloor: noTime,
-		evicted: map[int64]map[[2]uint64]struct{}{}, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
+		evicted: map[int64]*evictedTasks{}, coldTasksUpTo: noTime, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
 	}
 }
 
@@ -127,7 +129,7 @@ func (p *partition) replaying(offset int64) bool { return offset < p.flushedThro
 
 // activate loads the stored states of windows that may still change, so
 // that memory continues from what is stored rather than from zero.
-func (p *partition) activate(ctx context.Context, st store) error {
+func (p *partition) activate(ctx context.Context, st store, now time.Time) error {
 	for i := range p.usage {
 		r := &p.usage[i]
 		r.floor = floorFor(p.maxTime, p.lateness, r.size)
@@ -137,15 +139,14 @@ func (p *partition) activate(ctx context.Context, st store) error {
 		}
 		r.load(rows)
 	}
+	// Task states are not loaded here: open task windows can hold many
+	// tasks. Until those windows close, a task not in memory is loaded by
+	// key before its event is applied. Rows of a flush that landed without
+	// its checkpoint can lie ahead of the clock, up to the broker's bound on
+	// event time: the wall clock bounds that range (it decides only what is
+	// loaded, never what is counted).
 	p.taskFloor = floorFor(p.maxTime, p.lateness, p.twin)
-	trows, err := st.LoadTasks(ctx, p.id, p.taskFloor, nil)
-	if err != nil {
-		return err
-	}
-	for i := range trows {
-		s := taskFromRow(&trows[i])
-		p.tasks[s.key] = s
-	}
+	p.coldTasksUpTo = windowStart(max(p.maxTime, now.UnixMilli()+time.Hour.Milliseconds()+p.cfg.MaxFuture.Milliseconds()), p.twin)
 	p.active = true
 	return nil
 }
@@ -378,8 +379,9 @@ func (p *partition) flushed(b *flushBatch) {
 	p.flushedThrough = b.checkpoint.FlushedThrough
 	if tf := floorFor(p.maxTime, p.lateness, p.twin); tf > p.taskFloor {
 		p.taskFloor = tf
-		for w := range p.evicted {
+		for w, set := range p.evicted {
 			if w < tf {
+				p.evictedN -= len(set.hashes)
 				delete(p.evicted, w)
 			}
 		}

@@ -25,7 +25,8 @@ type memStore struct {
 	ckpt  *schemas.Checkpoint
 	dlq   map[int64]int // dead letters written per source offset
 
-	loadedUsage int // keys asked for by late loads
+	loadedUsage    int // keys asked for by late loads
+	wholeTaskLoads int // task loads by window, not by key
 }
 
 func newMemStore() *memStore {
@@ -61,6 +62,7 @@ func (m *memStore) LoadTasks(_ context.Context, _ uint32, from int64, keys []sin
 		}
 		return out, nil
 	}
+	m.wholeTaskLoads++
 	for k, r := range m.tasks {
 		if k.window >= from {
 			out = append(out, r)
@@ -201,7 +203,7 @@ func run(t *testing.T, msgs []kafka.Message, flushEvery int, crashes map[int]boo
 		}
 		m := msgs[off]
 		if !p.active && !p.replaying(m.Offset) {
-			if err := p.activate(ctx, st); err != nil {
+			if err := p.activate(ctx, st, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}

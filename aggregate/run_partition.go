@@ -125,7 +125,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 				}
 				m := &batch[i]
 				if !p.active && !p.replaying(m.Offset) {
-					if err := retry(gctx, log, "load open windows", func(ctx context.Context) error { return p.activate(ctx, a.store) }); err != nil {
+					if err := retry(gctx, log, "load open windows", func(ctx context.Context) error { return p.activate(ctx, a.store, time.Now()) }); err != nil {
 						break
 					}
 				}
