@@ -3,6 +3,7 @@ package aggregate
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -71,4 +72,29 @@ func TestDedupReplayDecidesLikeTheLiveRun(t *testing.T) {
 			t.Fatalf("message %d: replay says duplicate=%v, live said %v", i, dup, liveDup[i])
 		}
 	}
+}
+
+// BenchmarkDedupBytesPerEntry measures the duplicate set's memory from the
+// heap: bytes per entry with 200,000 entries (the default maximum).
+func BenchmarkDedupBytesPerEntry(b *testing.B) {
+	const n = 200_000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("01J9ZK3Q8R6W1M2N%010d", i)
+	}
+	var perEntry float64
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		d := newDedupSet(n)
+		for i, id := range ids {
+			d.admit("tenant-01", id, int64(i), 600_000, int64(i))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perEntry = float64(after.HeapAlloc-before.HeapAlloc) / float64(d.len())
+		runtime.KeepAlive(d)
+	}
+	b.ReportMetric(perEntry, "bytes/entry")
 }
