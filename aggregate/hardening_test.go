@@ -17,6 +17,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/jevonsdev/jevons/internal/progress"
+	"github.com/jevonsdev/jevons/internal/topics"
 	"github.com/jevonsdev/jevons/schemas"
 )
 
@@ -329,4 +330,39 @@ func TestMissingCheckpointRefusesToStart(t *testing.T) {
 	e.waitCaughtUp(2 * time.Minute)
 	e.verify(truth)
 	c.stop()
+}
+
+// Partitions added to the input topic are detected and shown on /metrics
+// (retries of events sent before the change may count twice for a dedup
+// horizon; README). The totals of the traffic before and after stay exact.
+func TestPartitionCountChangeIsReported(t *testing.T) {
+	e := newEnv(t, 2, false)
+	truth := e.loadgen("--events", "10000", "--seed", "161")
+	a := e.start()
+	e.waitCaughtUp(2 * time.Minute)
+	client, done := topics.NewClient(kafka.TCP(e.kafka))
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	resp, err := client.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: e.topic, Count: 4}}})
+	cancel()
+	if err == nil && len(resp.Errors) > 0 {
+		err = resp.Errors[e.topic]
+	}
+	if err != nil {
+		t.Fatalf("add partitions: %v", err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for a.metric("jevons_aggregate_partition_count_changes_total") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the partition count change was not reported within 90 s")
+		}
+		time.Sleep(time.Second)
+	}
+	if n := a.metric("jevons_aggregate_input_partitions"); n != 4 {
+		t.Fatalf("input partitions %v, want 4", n)
+	}
+	more := e.loadgen("--events", "10000", "--seed", "162")
+	e.waitCaughtUp(2 * time.Minute)
+	e.verify(merge(truth, more))
+	a.stop()
 }
