@@ -132,14 +132,15 @@ func backfillEvents(t *testing.T) int {
 }
 
 // A backfill: events spread over 30 days arriving in random order, with
-// retries. Peak RSS stays under the configured memory limit and the totals
-// (minute and day views, tasks) are exact.
+// retries. Peak RSS stays under the configured memory limit (256 MiB, with
+// at most 5,000 changed states per partition between flushes) and the
+// totals (minute and day views, tasks) are exact.
 func TestBackfillOf30DaysShuffled(t *testing.T) {
 	e := newEnv(t, 8, false)
 	n := backfillEvents(t)
 	truth := e.loadgen("--events", strconv.Itoa(n), "--seed", "101", "--spread", "720h", "--dup-ratio", "0.01")
 	const limitMiB = 256
-	a := e.start("--memory-limit-mib", strconv.Itoa(limitMiB))
+	a := e.start("--memory-limit-mib", strconv.Itoa(limitMiB), "--max-dirty", "5000")
 	e.waitCaughtUp(time.Duration(n/1000+120) * time.Second)
 	e.verify(truth)
 	out := a.outcomes()
@@ -224,9 +225,9 @@ func TestKillNineWhileSendingBadMessagesKeepsTheDLQExact(t *testing.T) {
 }
 
 // Two aggregators rebalance while ClickHouse is frozen (SIGSTOP) for longer
-// than the session timeout: the old owner's final flush waits for the
-// server, the rebalance waits for the flush, and afterwards the totals and
-// the DLQ are exact.
+// than the session timeout: one leaves (SIGTERM) while the server sleeps,
+// its final flush waits for the server, the rebalance waits for the final
+// flushes, and afterwards the totals and the DLQ are exact.
 func TestRebalanceWhileClickHouseSleeps(t *testing.T) {
 	e := newEnv(t, 6, true)
 	pidFile := filepath.Join(servicesDir(), "clickhouse", "pid")
@@ -240,7 +241,8 @@ func TestRebalanceWhileClickHouseSleeps(t *testing.T) {
 	}
 	wait := e.loadgenAsync("--events", "120000", "--rate", "10000", "--seed", "131", "--bad-ratio", "0.01", "--dup-ratio", "0.01")
 	a := e.start()
-	time.Sleep(4 * time.Second)
+	b := e.start()
+	time.Sleep(6 * time.Second)
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -252,16 +254,16 @@ func TestRebalanceWhileClickHouseSleeps(t *testing.T) {
 		}
 	}
 	defer resume()
-	b := e.start()               // joins: the group rebalances while a cannot flush
-	time.Sleep(15 * time.Second) // the session timeout is 6 s
+	_ = b.cmd.Process.Signal(syscall.SIGTERM) // b leaves: the group rebalances while nobody can flush
+	time.Sleep(15 * time.Second)                // the session timeout is 6 s
 	resume()
+	b.stop()
 	truth := wait()
 	e.reconnect()
 	e.waitCaughtUp(3 * time.Minute)
 	e.verify(truth)
 	e.dlqExact(truth.Bad)
 	a.stop()
-	b.stop()
 }
 
 func servicesDir() string {
