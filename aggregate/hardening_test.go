@@ -255,7 +255,7 @@ func TestRebalanceWhileClickHouseSleeps(t *testing.T) {
 	}
 	defer resume()
 	_ = b.cmd.Process.Signal(syscall.SIGTERM) // b leaves: the group rebalances while nobody can flush
-	time.Sleep(15 * time.Second)                // the session timeout is 6 s
+	time.Sleep(15 * time.Second)              // the session timeout is 6 s
 	resume()
 	b.stop()
 	truth := wait()
