@@ -30,6 +30,8 @@ func commands() []command {
 		{"loadgen", "send seeded synthetic token events to Kafka, with the exact truth", runLoadgen},
 		{"import", "load past usage (schema-v1 NDJSON, OpenAI usage exports) through the event topic, once", runImport},
 		{"report", "answer the Jevons question for a slice: unit cost, usage, spend and why (text, JSON, HTML)", runReport},
+		{"ingest", "serve the ingest gateway: HTTP events, OTLP traces and provider usage into Kafka", runIngest},
+		{"keys", "create, list and revoke the gateway's per-tenant API keys", runKeys},
 	}
 }
 
