@@ -30,10 +30,19 @@ var examples = map[string][]string{
 		"jevons ingest --brokers 127.0.0.1:9092 --keys /etc/jevons/keys.json --http :4318 --grpc :4317",
 		"jevons ingest --keys keys.json --rate 5000 --burst 20000 --tls-cert cert.pem --tls-key key.pem",
 	},
-	"keys":         {"jevons keys create --tenant acme --keys /etc/jevons/keys.json", "jevons keys revoke --id jvk_1a2b3c4d --keys /etc/jevons/keys.json"},
-	"keys create":  {"jevons keys create --tenant acme --keys /etc/jevons/keys.json"},
-	"keys list":    {"jevons keys list --tenant acme --keys /etc/jevons/keys.json"},
-	"keys revoke":  {"jevons keys revoke --tenant acme --keys /etc/jevons/keys.json"},
+	"keys":        {"jevons keys create --tenant acme --keys /etc/jevons/keys.json", "jevons keys revoke --id jvk_1a2b3c4d --keys /etc/jevons/keys.json"},
+	"keys create": {"jevons keys create --tenant acme --keys /etc/jevons/keys.json"},
+	"keys list":   {"jevons keys list --tenant acme --keys /etc/jevons/keys.json"},
+	"keys revoke": {"jevons keys revoke --tenant acme --keys /etc/jevons/keys.json"},
+	"import": {
+		"jevons import --brokers 127.0.0.1:9092 history.ndjson",
+		"jevons import --format openai-usage --tenant acme usage-2025-*.json",
+	},
+	"report": {
+		"jevons report --from 2025-01-01 --to 2025-06-30 --by month",
+		"jevons report --tenant acme --from 2025-01-01 --to 2025-06-30 --by week --format html --out report.html",
+	},
+	"bench report": {"jevons bench report --clickhouse 127.0.0.1:9000 --rows 50000000"},
 	"bench ingest": {"jevons bench ingest --brokers 127.0.0.1:9092 --duration 10s --concurrency 32"},
 }
 

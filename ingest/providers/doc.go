@@ -1,18 +1,12 @@
-// Package providers maps what model providers return to schema v1 events.
-// Pure functions: no I/O beyond the reader they are given, no pricing; they
-// read only usage, model, id and time fields, never content.
-//
-// Two kinds of input:
-//
-// Usage exports (OpenAIUsage): a provider's organisation usage report.
-// Event ids are derived from the export's own keys, so the same export maps
-// to the same events every time.
-//
-// One response (Map): a provider's own response body, or just its usage
-// object, as the gateway's /v1/usage/{provider} receives it, counted exactly
-// as the provider bills it, in the nesting schema v1 uses (input includes
-// cache reads and writes, cache writes include 1-hour writes, output
-// includes reasoning):
+// Package providers maps what model providers report to schema v1 token
+// events, counting tokens exactly as the provider bills them, in the nesting
+// schema v1 uses (input includes cache reads and writes, cache writes include
+// 1-hour writes, output includes reasoning): a provider's own response body
+// (or just its usage object), for the ingest gateway, and its usage exports
+// (openai.go: the OpenAI usage API's daily buckets), for jevons import, whose
+// event ids derive from the export's own keys so the same export maps to the
+// same events every time. Pure mappings: no I/O, no pricing; only the usage,
+// model, id and time fields are read, never the content.
 //
 //	openai     Chat Completions: input = prompt_tokens, cache read =
 //	           prompt_tokens_details.cached_tokens, output = completion_tokens,
