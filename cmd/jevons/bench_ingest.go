@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -34,6 +35,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	batchTimeout := fs.Duration("batch-timeout", gateway.DefaultKafkaConfig().BatchTimeout, "the producer's batch timeout")
 	batchSize := fs.Int("batch-size", gateway.DefaultKafkaConfig().BatchSize, "the producer's batch size per partition")
 	keep := fs.Bool("keep", false, "keep the bench topic")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the gateway and clients (one process) to this file")
 	noKafka := fs.Bool("no-kafka", false, "diagnosis only: drop events instead of producing them, to measure the HTTP and decoding path alone")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -89,6 +91,16 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	eg.Go(func() error { return gw.Run(gctx) })
 	defer func() { stop(); _ = eg.Wait() }()
 
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
 	b := &ingestBench{url: "http://" + gw.HTTPAddr() + "/v1/events", auth: "Bearer " + secret,
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4 * *conc, MaxConnsPerHost: 4 * *conc}}}
 	b.run(ctx, 100, *conc, 0, 2*time.Second) // warm-up: connections, metadata
