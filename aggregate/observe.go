@@ -2,6 +2,8 @@ package aggregate
 
 import (
 	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Observer sees every event the moment it is added to its task state, on
@@ -63,3 +65,7 @@ func (p *partition) observe(k taskKey, e *priced) {
 	}
 	p.cfg.Observer.ObserveTask(o)
 }
+
+// Registry is where the aggregator's /metrics series live, for components
+// that run inside it (stream alerting) to register theirs.
+func (a *Aggregator) Registry() prometheus.Registerer { return a.m.reg }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -58,6 +59,8 @@ type Dispatcher struct {
 	m        *Metrics
 	log      *zap.Logger
 	q        chan *Job
+	mu       sync.Mutex
+	busy     map[string]bool // (key, state, seq) being delivered by this process
 
 	// Delivered, if set, is called after each job's channels were attempted.
 	Delivered func(j *Job, notified []string)
@@ -69,7 +72,7 @@ func NewDispatcher(cfg DispatchConfig, set *Set, store *Store, m *Metrics, log *
 	if err != nil {
 		return nil, err
 	}
-	return &Dispatcher{cfg: cfg, store: store, channels: chans, m: m, log: log.Named("dispatch"), q: make(chan *Job, cfg.Queue)}, nil
+	return &Dispatcher{cfg: cfg, store: store, channels: chans, m: m, log: log.Named("dispatch"), q: make(chan *Job, cfg.Queue), busy: map[string]bool{}}, nil
 }
 
 // BuildChannels turns channel configs into notifiers, reading URLs and
@@ -177,6 +180,20 @@ func (d *Dispatcher) Resume(ctx context.Context, owner string) (int, error) {
 
 func (d *Dispatcher) deliver(ctx context.Context, j *Job) {
 	n := &j.N
+	id := n.Key + "\x00" + n.State + "\x00" + strconv.Itoa(n.Repeat)
+	d.mu.Lock()
+	if d.busy[id] {
+		d.mu.Unlock()
+		d.m.Deduped.Inc()
+		return
+	}
+	d.busy[id] = true
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		delete(d.busy, id)
+		d.mu.Unlock()
+	}()
 	var done, known bool
 	err := d.retryStore(ctx, "read outbox", func(ctx context.Context) (err error) {
 		done, known, err = d.store.Delivered(ctx, n.Key, n.State, uint32(n.Repeat))

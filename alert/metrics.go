@@ -18,7 +18,7 @@ type Metrics struct {
 	Latency     prometheus.Histogram
 }
 
-// NewMetrics registers the series on reg (nil: a registry of their own).
+// NewMetrics makes the series and registers them on reg unless it is nil.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Evaluations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jevons_alert_rule_evaluations_total",
@@ -40,9 +40,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jevons_alert_delivery_seconds",
 			Help: "From the decision to notify to the last channel's answer.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 	}
-	if reg == nil {
-		reg = prometheus.NewRegistry()
+	if reg != nil {
+		Register(reg, m)
 	}
-	reg.MustRegister(m.Evaluations, m.EvalSeconds, m.Instances, m.Sent, m.Failed, m.Retried, m.Dropped, m.Deduped, m.Latency)
 	return m
+}
+
+// Register adds m's series to reg.
+func Register(reg prometheus.Registerer, m *Metrics) {
+	reg.MustRegister(m.Evaluations, m.EvalSeconds, m.Instances, m.Sent, m.Failed, m.Retried, m.Dropped, m.Deduped, m.Latency)
 }

@@ -42,11 +42,11 @@ type Rule struct {
 	Repeat      Duration          `yaml:"repeat"` // reminder interval while firing; 0: none
 	For         Duration          `yaml:"for"`    // pending time before firing; 0: fire at once
 
-	Budget    *Budget    `yaml:"budget"`
-	Threshold *Threshold `yaml:"threshold"`
-	Spike     *Spike     `yaml:"spike"`
-	Runaway   *Runaway   `yaml:"runaway"`
-	Jevons    *Jevons    `yaml:"jevons"`
+	Budget    *Budget      `yaml:"budget"`
+	Threshold *Threshold   `yaml:"threshold"`
+	Spike     *Spike       `yaml:"spike"`
+	Runaway   *RunawaySpec `yaml:"runaway"`
+	Jevons    *Jevons      `yaml:"jevons"`
 
 	File      string                        `yaml:"-"`
 	scope     matcher                       `yaml:"-"`
@@ -93,8 +93,8 @@ type Spike struct {
 	Floor    float64  `yaml:"floor"` // the window's value must also reach this
 }
 
-// Runaway: a running task above a limit, evaluated in the stream.
-type Runaway struct {
+// RunawaySpec: a running task above a limit, evaluated in the stream.
+type RunawaySpec struct {
 	Cost       float64  `yaml:"cost"` // USD
 	Tokens     uint64   `yaml:"tokens"`
 	Requests   uint64   `yaml:"requests"`
@@ -438,7 +438,7 @@ func (s *Spike) validate() []string {
 	return ps
 }
 
-func (r *Runaway) validate() []string {
+func (r *RunawaySpec) validate() []string {
 	var ps []string
 	if r.Cost <= 0 && r.Tokens == 0 && r.Requests == 0 && r.Rate <= 0 {
 		ps = append(ps, "runaway: missing limit: set cost, tokens, requests or rate")
