@@ -103,6 +103,12 @@ func (r *Rule) compileTemplates() []string {
 	for _, g := range r.GroupBy {
 		sample.Labels[g] = "x"
 	}
+	switch r.Kind {
+	case KindRunaway:
+		sample.Labels["tenant"], sample.Labels["task_id"] = "x", "x"
+	case KindBudget:
+		sample.Labels["threshold_pct"] = "x"
+	}
 	for k, v := range r.Labels {
 		sample.Labels[k] = v
 	}
