@@ -110,13 +110,19 @@ func newCH(t *testing.T) *chEnv {
 // usage writes one usage state (as the aggregator would) with a version.
 func (e *chEnv) usage(t *testing.T, window time.Time, tenant, model string, costUSD float64, requests uint64, version uint64) {
 	t.Helper()
+	e.usageRow(t, window, tenant, model, costUSD, costUSD, requests*1000, requests*100, requests, version)
+}
+
+// usageRow writes one usage state with every figure the economics read.
+func (e *chEnv) usageRow(t *testing.T, window time.Time, tenant, model string, costUSD, refUSD float64, input, output, requests, version uint64) {
+	t.Helper()
 	ctx := context.Background()
-	b, err := e.conn.PrepareBatch(ctx, "INSERT INTO "+e.db+".usage_rollup (src_partition, window_start, tenant, app, task_type, provider, model, operation, status, requests, input_tokens, output_tokens, cost_nanos, version, written_at)")
+	b, err := e.conn.PrepareBatch(ctx, "INSERT INTO "+e.db+".usage_rollup (src_partition, window_start, tenant, app, task_type, provider, model, operation, status, requests, input_tokens, output_tokens, cost_nanos, ref_cost_nanos, version, written_at)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Append(uint32(0), window.UTC(), tenant, "app", "chat", "openai", model, "chat", "ok", requests, requests*1000, requests*100,
-		int64(costUSD*1e9), version, time.Now().UTC()); err != nil {
+	if err := b.Append(uint32(0), window.UTC(), tenant, "app", "chat", "openai", model, "chat", "ok", requests, input, output,
+		int64(costUSD*1e9), int64(refUSD*1e9), version, time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Send(); err != nil {

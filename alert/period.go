@@ -412,6 +412,3 @@ func cut(s, sep string) (string, string, bool) {
 	}
 	return s, "", false
 }
-
-// jevons is filled in by jevons.go.
-var _ = (*Period).jevons

@@ -35,7 +35,7 @@ type Querier struct {
 // windows) in scope: whole UTC days from the day states when UseDaily, the
 // edges from the minute states.
 func (q *Querier) usageRows(from, to time.Time, scope string) string {
-	cols := "window_start, tenant, app, task_type, provider, model, status, requests, input_tokens, output_tokens, cost_nanos, unpriced_requests"
+	cols := "window_start, tenant, app, task_type, provider, model, status, requests, input_tokens, output_tokens, cost_nanos, ref_cost_nanos, unpriced_requests"
 	part := func(table string, a, b time.Time) string {
 		return fmt.Sprintf("SELECT %s FROM %s.%s FINAL WHERE window_start >= toDateTime(%d) AND window_start < toDateTime(%d) AND %s",
 			cols, q.DB, table, a.Unix(), b.Unix(), scope)
