@@ -268,18 +268,19 @@ func (r *Runaway) evaluate(s *shard, t *task, nowMs int64) {
 		widest = max(widest, rw)
 		over, rateOver, rate := r.judge(rule.Runaway, tot, t, nowMs, rw)
 		ep := t.firing[rule]
-		switch {
-		case ep == nil && (over || rateOver) && !tot.done:
+		if ep == nil && (over || rateOver) {
+			// A done task may fire here too: after a restart the crossing
+			// may lie below the checkpoint; the outbox drops the firing if
+			// it was delivered before, and the resolve follows.
 			epi := "total"
 			if !over {
 				epi = "rate/" + strconv.FormatInt(nowMs, 10)
 			}
-			labels := r.labels(rule, t)
-			gk := groupKey(labels)
-			ep = &episode{key: IdempotencyKey(rule.Name, gk, epi), started: time.UnixMilli(nowMs).UTC(), rate: !over}
+			ep = &episode{key: IdempotencyKey(rule.Name, groupKey(r.labels(rule, t)), epi), started: time.UnixMilli(nowMs).UTC(), rate: !over}
 			t.firing[rule] = ep
 			r.notify(s, rule, t, tot, rate, ep, notify.Firing, nil)
-		case ep != nil && (tot.done || (ep.rate && !rateOver && !over)):
+		}
+		if ep != nil && (tot.done || (ep.rate && !rateOver && !over)) {
 			end := time.UnixMilli(nowMs).UTC()
 			r.notify(s, rule, t, tot, rate, ep, notify.Resolved, &end)
 			delete(t.firing, rule)
@@ -340,6 +341,8 @@ func (r *Runaway) notify(s *shard, rule *Rule, t *task, tot partial, rate float6
 		"duration_s": tot.maxTime - tot.minTime,
 	}
 	labels := r.labels(rule, t)
+	r.log.Info("runaway task "+state, zap.String("rule", rule.Name), zap.String("tenant", t.tenant), zap.String("task_id", t.id),
+		zap.String("key", ep.key), zap.Uint32("partition", s.id))
 	n := notify.Notification{Key: ep.key, Rule: rule.Name, Kind: rule.Kind, State: state, Labels: labels, Figures: figs,
 		StartedAt: ep.started, ResolvedAt: end}
 	n.Annotations = rule.annotate(templateData{Rule: rule.Name, Kind: rule.Kind, State: state, Labels: labels, Figures: figs})
