@@ -32,6 +32,9 @@ type receiver struct {
 	got    []notify.Notification
 	at     []time.Time
 	bad    int
+	// refuse, if set, answers 503 to the notifications it returns true for
+	refuse  func(n notify.Notification) bool
+	refused int
 }
 
 func newReceiver(t *testing.T, secret string) *receiver {
@@ -49,6 +52,11 @@ func newReceiver(t *testing.T, secret string) *receiver {
 		if err := json.Unmarshal(body, &n); err != nil {
 			r.bad++
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if r.refuse != nil && r.refuse(n) {
+			r.refused++
+			http.Error(w, "try later", http.StatusServiceUnavailable)
 			return
 		}
 		r.got = append(r.got, n)

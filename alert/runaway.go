@@ -88,6 +88,7 @@ type task struct {
 	rate                      []costAt // observed events within the widest rate window
 	lastWall                  time.Time
 	firing                    map[*Rule]*episode
+	finished                  map[*Rule]bool // resolved because the task ended: never fires again
 }
 
 type costAt struct {
@@ -126,7 +127,7 @@ func (r *Runaway) ObserveTask(o *aggregate.TaskObservation) {
 	t := s.tasks[k]
 	if t == nil {
 		t = &task{tenant: o.Tenant, id: o.TaskID, taskType: o.TaskType, app: o.App, windows: map[int64]partial{},
-			models: map[string]struct{}{}, firing: map[*Rule]*episode{}}
+			models: map[string]struct{}{}, firing: map[*Rule]*episode{}, finished: map[*Rule]bool{}}
 		s.tasks[k] = t
 	}
 	if w, ok := t.windows[o.Window]; !ok || w.version < o.Partial.Version {
@@ -227,7 +228,7 @@ WHERE src_partition = %[2]d AND window_start >= toDateTime(%[3]d)
 		t := s.tasks[k]
 		if t == nil {
 			t = &task{tenant: x.tenant, id: x.id, taskType: x.taskType, app: x.app, windows: map[int64]partial{},
-				models: map[string]struct{}{}, firing: map[*Rule]*episode{}, lastWall: r.now()}
+				models: map[string]struct{}{}, firing: map[*Rule]*episode{}, finished: map[*Rule]bool{}, lastWall: r.now()}
 			s.tasks[k] = t
 		}
 		w := int64(x.window) * 1000
@@ -268,7 +269,7 @@ func (r *Runaway) evaluate(s *shard, t *task, nowMs int64) {
 		widest = max(widest, rw)
 		over, rateOver, rate := r.judge(rule.Runaway, tot, t, nowMs, rw)
 		ep := t.firing[rule]
-		if ep == nil && (over || rateOver) {
+		if ep == nil && (over || rateOver) && !t.finished[rule] {
 			// A done task may fire here too: after a restart the crossing
 			// may lie below the checkpoint; the outbox drops the firing if
 			// it was delivered before, and the resolve follows.
@@ -284,6 +285,7 @@ func (r *Runaway) evaluate(s *shard, t *task, nowMs int64) {
 			end := time.UnixMilli(nowMs).UTC()
 			r.notify(s, rule, t, tot, rate, ep, notify.Resolved, &end)
 			delete(t.firing, rule)
+			t.finished[rule] = tot.done
 		}
 	}
 	// keep only the events inside the widest rate window
