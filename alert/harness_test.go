@@ -37,7 +37,7 @@ type receiver struct {
 	refused int
 }
 
-func newReceiver(t *testing.T, secret string) *receiver {
+func newReceiver(t testing.TB, secret string) *receiver {
 	r := &receiver{secret: []byte(secret)}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
@@ -73,7 +73,7 @@ func (r *receiver) all() []notify.Notification {
 }
 
 // waitFor polls until cond holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if cond() {
@@ -90,7 +90,7 @@ type chEnv struct {
 	cfg  sink.Config
 }
 
-func newCH(t *testing.T) *chEnv {
+func newCH(t testing.TB) *chEnv {
 	t.Helper()
 	cfg := sink.DefaultConfig()
 	cfg.Addr = itest.ClickHouse(t)
@@ -116,13 +116,13 @@ func newCH(t *testing.T) *chEnv {
 }
 
 // usage writes one usage state (as the aggregator would) with a version.
-func (e *chEnv) usage(t *testing.T, window time.Time, tenant, model string, costUSD float64, requests uint64, version uint64) {
+func (e *chEnv) usage(t testing.TB, window time.Time, tenant, model string, costUSD float64, requests uint64, version uint64) {
 	t.Helper()
 	e.usageRow(t, window, tenant, model, costUSD, costUSD, requests*1000, requests*100, requests, version)
 }
 
 // usageRow writes one usage state with every figure the economics read.
-func (e *chEnv) usageRow(t *testing.T, window time.Time, tenant, model string, costUSD, refUSD float64, input, output, requests, version uint64) {
+func (e *chEnv) usageRow(t testing.TB, window time.Time, tenant, model string, costUSD, refUSD float64, input, output, requests, version uint64) {
 	t.Helper()
 	ctx := context.Background()
 	b, err := e.conn.PrepareBatch(ctx, "INSERT INTO "+e.db+".usage_rollup (src_partition, window_start, tenant, app, task_type, provider, model, operation, status, requests, input_tokens, output_tokens, cost_nanos, ref_cost_nanos, version, written_at)")
@@ -138,7 +138,7 @@ func (e *chEnv) usageRow(t *testing.T, window time.Time, tenant, model string, c
 	}
 }
 
-func writeRules(t *testing.T, text string) string {
+func writeRules(t testing.TB, text string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
@@ -147,7 +147,7 @@ func writeRules(t *testing.T, text string) string {
 	return p
 }
 
-func amAlertsNamed(t *testing.T, base, name string) []map[string]any {
+func amAlertsNamed(t testing.TB, base, name string) []map[string]any {
 	t.Helper()
 	resp, err := http.Get(base + "/api/v2/alerts?filter=alertname%3D%22" + name + "%22")
 	if err != nil {

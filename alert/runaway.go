@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/jevonsdev/jevons/aggregate"
@@ -46,6 +47,9 @@ type Runaway struct {
 
 	mu     sync.Mutex
 	shards map[uint32]*shard
+
+	evals  map[*Rule]prometheus.Counter
+	widest int64 // the widest rate window of the rules with a rate limit, ms; 0: none
 }
 
 // NewRunaway returns the stream evaluator of set's runaway_task rules.
@@ -59,8 +63,15 @@ func NewRunaway(cfg RunawayConfig, set *Set, d *Dispatcher, conn driver.Conn, db
 	if now == nil {
 		now = time.Now
 	}
-	return &Runaway{cfg: cfg, rules: set.Of(KindRunaway), d: d, m: m, conn: conn, db: db, log: log.Named("runaway"), now: now,
-		shards: map[uint32]*shard{}}
+	r := &Runaway{cfg: cfg, rules: set.Of(KindRunaway), d: d, m: m, conn: conn, db: db, log: log.Named("runaway"), now: now,
+		shards: map[uint32]*shard{}, evals: map[*Rule]prometheus.Counter{}}
+	for _, rule := range r.rules {
+		r.evals[rule] = m.Evaluations.WithLabelValues(rule.Name)
+		if rule.Runaway.Rate > 0 {
+			r.widest = max(r.widest, time.Duration(rule.Runaway.RateWindow).Milliseconds())
+		}
+	}
+	return r
 }
 
 // shard is one partition's tasks under one owner value.
@@ -85,7 +96,7 @@ type task struct {
 	tenant, id, taskType, app string
 	windows                   map[int64]partial
 	models                    map[string]struct{}
-	rate                      []costAt // observed events within the widest rate window
+	rate                      []costAt // observed events within the widest rate window (only with rate rules)
 	lastWall                  time.Time
 	firing                    map[*Rule]*episode
 	finished                  map[*Rule]bool // resolved because the task ended: never fires again
@@ -139,7 +150,9 @@ func (r *Runaway) ObserveTask(o *aggregate.TaskObservation) {
 			t.models[m] = struct{}{}
 		}
 	}
-	t.rate = append(t.rate, costAt{o.Time, o.CostNanos})
+	if r.widest > 0 {
+		t.rate = append(t.rate, costAt{o.Time, o.CostNanos})
+	}
 	t.lastWall = r.now()
 	r.evaluate(s, t, o.Time)
 }
@@ -259,14 +272,12 @@ func (r *Runaway) inScope(tenant, app, taskType string) bool {
 // evaluate judges one task against every rule; nowMs is the event time.
 func (r *Runaway) evaluate(s *shard, t *task, nowMs int64) {
 	tot := t.totals()
-	widest := int64(0)
 	for _, rule := range r.rules {
 		if !rule.scope.task(t.tenant, t.app, t.taskType) {
 			continue
 		}
-		r.m.Evaluations.WithLabelValues(rule.Name).Inc()
+		r.evals[rule].Inc()
 		rw := time.Duration(rule.Runaway.RateWindow).Milliseconds()
-		widest = max(widest, rw)
 		over, rateOver, rate := r.judge(rule.Runaway, tot, t, nowMs, rw)
 		ep := t.firing[rule]
 		if ep == nil && (over || rateOver) && !t.finished[rule] {
@@ -290,10 +301,12 @@ func (r *Runaway) evaluate(s *shard, t *task, nowMs int64) {
 	}
 	// keep only the events inside the widest rate window
 	cut := 0
-	for cut < len(t.rate) && t.rate[cut].ms <= nowMs-widest {
+	for cut < len(t.rate) && t.rate[cut].ms <= nowMs-r.widest {
 		cut++
 	}
-	t.rate = t.rate[cut:]
+	if cut > 0 {
+		t.rate = append(t.rate[:0], t.rate[cut:]...)
+	}
 	if tot.done && len(t.firing) == 0 && s.loaded {
 		delete(s.tasks, [2]string{t.tenant, t.id})
 	}
@@ -302,14 +315,15 @@ func (r *Runaway) evaluate(s *shard, t *task, nowMs int64) {
 func (r *Runaway) judge(rr *RunawaySpec, tot partial, t *task, nowMs, rw int64) (over, rateOver bool, rate float64) {
 	over = (rr.Cost > 0 && float64(tot.cost) > rr.Cost*1e9) || (rr.Tokens > 0 && tot.tokens > rr.Tokens) ||
 		(rr.Requests > 0 && tot.requests > rr.Requests)
+	if rr.Rate <= 0 {
+		return over, false, 0
+	}
 	var sum int64
-	for _, c := range t.rate {
-		if c.ms > nowMs-rw {
-			sum += c.cost
-		}
+	for i := len(t.rate) - 1; i >= 0 && t.rate[i].ms > nowMs-rw; i-- {
+		sum += t.rate[i].cost
 	}
 	rate = float64(sum) / 1e9 / (float64(rw) / 60000)
-	rateOver = rr.Rate > 0 && rate > rr.Rate
+	rateOver = rate > rr.Rate
 	return over, rateOver, rate
 }
 

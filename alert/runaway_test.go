@@ -10,7 +10,7 @@ import (
 	"github.com/jevonsdev/jevons/schemas"
 )
 
-func runawayRules(t *testing.T, hook, am, rule string, limitUSD float64) string {
+func runawayRules(t testing.TB, hook, am, rule string, limitUSD float64) string {
 	return writeRules(t, channelsYAML(hook, am)+fmt.Sprintf(`rules:
   - name: %s
     kind: runaway_task

@@ -3,11 +3,14 @@ package alert_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -50,7 +53,7 @@ type streamEnv struct {
 	logs                string
 }
 
-func newStream(t *testing.T, partitions int) *streamEnv {
+func newStream(t testing.TB, partitions int) *streamEnv {
 	t.Helper()
 	e := &streamEnv{chEnv: newCH(t), kafka: itest.Kafka(t), logs: t.TempDir()}
 	e.topic, e.group = "jevons."+e.db, e.db
@@ -71,7 +74,7 @@ func newStream(t *testing.T, partitions int) *streamEnv {
 }
 
 // event is one request of a task, priced the way the aggregator prices it.
-func (e *streamEnv) event(t *testing.T, tenant, task string, i int, done bool) (schemas.Event, int64) {
+func (e *streamEnv) event(t testing.TB, tenant, task string, i int, done bool) (schemas.Event, int64) {
 	t.Helper()
 	ev := schemas.Event{EventID: fmt.Sprintf("%s-%s-%d", tenant, task, i), Time: time.Now().UTC().Truncate(time.Millisecond), Tenant: tenant, TaskID: task,
 		TaskType: "agent-loop", TaskDone: done, App: "coder", Provider: "openai", Model: "gpt-4o", Operation: "chat", Status: "ok"}
@@ -84,7 +87,7 @@ func (e *streamEnv) event(t *testing.T, tenant, task string, i int, done bool) (
 }
 
 // produce sends events keyed as emit keys them and returns when acked.
-func (e *streamEnv) produce(t *testing.T, evs ...schemas.Event) {
+func (e *streamEnv) produce(t testing.TB, evs ...schemas.Event) {
 	t.Helper()
 	msgs := make([]kafka.Message, len(evs))
 	for i, ev := range evs {
@@ -105,7 +108,7 @@ type aggProc struct {
 	log  string
 }
 
-func (e *streamEnv) startAggregator(t *testing.T, rules string, extra ...string) *aggProc {
+func (e *streamEnv) startAggregator(t testing.TB, rules string, extra ...string) *aggProc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -148,7 +151,7 @@ func (a *aggProc) kill9() {
 }
 
 // waitReady waits until the aggregator joined its consumer group.
-func (a *aggProc) waitReady(t *testing.T) {
+func (a *aggProc) waitReady(t testing.TB) {
 	t.Helper()
 	waitFor(t, 60*time.Second, "the aggregator to be ready", func() bool {
 		resp, err := http.Get("http://" + a.http + "/readyz")
@@ -158,4 +161,24 @@ func (a *aggProc) waitReady(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// lag sums the aggregator's consumer lag gauges from /metrics.
+func (a *aggProc) lag(t testing.TB) float64 {
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var sum float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, "jevons_aggregate_consumer_lag{"); ok {
+			if _, v, ok := strings.Cut(rest, "} "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				sum += f
+			}
+		}
+	}
+	return sum
 }
