@@ -45,6 +45,9 @@ flags:`)
 	interval := fs.Duration("interval", 30*time.Second, "time between evaluations")
 	daily := fs.Bool("daily-rollups", true, "read whole UTC days from usage_daily_rollup (false: minutes only)")
 	httpAddr := fs.String("http", "", "serve /metrics and /healthz on this address (e.g. :9465)")
+	brokers := fs.String("brokers", "", "Kafka brokers for leader election among replicas of the same --name (empty: this process is the only one)")
+	session := fs.Duration("leader-session-timeout", 10*time.Second, "a dead leader is replaced after this long")
+	leaderTopic := fs.String("leader-topic", "jevons.alert-leader", "one-partition topic whose consumer group elects the active replica")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -84,9 +87,21 @@ flags:`)
 		return err
 	}
 	q := &alert.Querier{Conn: conn, DB: chCfg.Database, UseDaily: *daily}
-	ev := alert.NewPeriod(alert.PeriodConfig{Owner: *owner, Interval: *interval}, set, q, store, disp, m, log.Named("alert"), nil)
-	if err := ev.Restore(ctx); err != nil {
-		return err
+	evaluate := func(ctx context.Context) error {
+		ev := alert.NewPeriod(alert.PeriodConfig{Owner: *owner, Interval: *interval}, set, q, store, disp, m, log.Named("alert"), nil)
+		for {
+			err := ev.Restore(ctx)
+			if err == nil {
+				break
+			}
+			log.Warn("restore alert states failed; retrying", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(2 * time.Second):
+			}
+		}
+		return ev.Run(ctx)
 	}
 	log.Info("alerting", zap.Int("rules", len(set.Rules)), zap.String("name", *owner), zap.Duration("interval", *interval))
 	dctx, stopDispatch := context.WithCancel(context.Background())
@@ -116,7 +131,12 @@ flags:`)
 			return srv.Shutdown(sctx)
 		})
 	}
-	g.Go(func() error { return ev.Run(gctx) })
+	if *brokers == "" {
+		g.Go(func() error { return evaluate(gctx) })
+	} else {
+		lc := alert.LeaderConfig{Brokers: splitList(*brokers), Topic: *leaderTopic, Group: "jevons-alert-" + *owner, SessionTimeout: *session}
+		g.Go(func() error { return alert.Lead(gctx, lc, log.Named("leader"), evaluate) })
+	}
 	err = g.Wait()
 	stopDispatch()
 	<-dispDone
