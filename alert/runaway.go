@@ -170,6 +170,16 @@ func (r *Runaway) shard(id uint32, owner uint64) *shard {
 	return s
 }
 
+// Released drops a partition's tasks when its owner value lets it go: the
+// next owner (here or in another replica) judges them from then on.
+func (r *Runaway) Released(partition uint32, owner uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.shards[partition]; s != nil && s.owner == owner {
+		delete(r.shards, partition)
+	}
+}
+
 func (r *Runaway) ownerName(p uint32) string {
 	return "stream/" + r.cfg.Group + "/" + strconv.Itoa(int(p))
 }
