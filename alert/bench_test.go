@@ -103,6 +103,7 @@ rules:
 		got := hook.at[before]
 		hook.mu.Unlock()
 		lat = append(lat, got.Sub(crossed))
+		b.Logf("sample %d: %v (consumer lag %.0f events)", i, got.Sub(crossed), lags[len(lags)-1])
 		time.Sleep(200 * time.Millisecond)
 	}
 	b.StopTimer()
