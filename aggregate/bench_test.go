@@ -47,7 +47,10 @@ func BenchmarkProcess(b *testing.B) {
 				ev.EventID += fmt.Sprint(i)
 				msgs[j].Value, msgs[j].Time = schemas.AppendJSON(nil, &ev), ev.Time
 			}
-			p.dirtyUsage, p.dirtyTasks = nil, nil
+			for i := range p.usage {
+				p.usage[i].dirty = nil
+			}
+			p.dirtyTasks = nil
 			b.StartTimer()
 			m = msgs[0]
 			m.Offset = int64(i)

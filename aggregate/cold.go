@@ -15,29 +15,10 @@ import (
 // resolveCold loads the stored states of late events' keys and applies the
 // events in offset order.
 func (p *partition) resolveCold(ctx context.Context, st store) error {
-	if len(p.coldUsage) > 0 {
-		var windows []int64
-		for i := range p.coldUsage {
-			k := p.coldUsageKey(&p.coldUsage[i])
-			if p.usage[k] == nil {
-				windows = append(windows, k.window)
-			}
+	for i := range p.usage {
+		if err := p.resolveColdUsage(ctx, st, &p.usage[i]); err != nil {
+			return err
 		}
-		if len(windows) > 0 {
-			rows, err := st.LoadUsage(ctx, p.id, noTime, windows)
-			if err != nil {
-				return fmt.Errorf("load late usage windows: %w", err)
-			}
-			for i := range rows {
-				if s := usageFromRow(&rows[i]); p.usage[s.key] == nil {
-					p.usage[s.key] = s
-				}
-			}
-		}
-		for i := range p.coldUsage {
-			p.applyUsage(p.coldUsageKey(&p.coldUsage[i]), &p.coldUsage[i])
-		}
-		p.coldUsage = p.coldUsage[:0]
 	}
 	if len(p.coldTasks) > 0 {
 		var keys []sink.TaskKey
@@ -71,9 +52,32 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 	return nil
 }
 
-func (p *partition) coldUsageKey(e *priced) usageKey {
-	ev := e.ev
-	return usageKey{windowStart(e.time, p.win), ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
+// resolveColdUsage loads the stored states of one resolution's late
+// events and applies the events in offset order.
+func (p *partition) resolveColdUsage(ctx context.Context, st store, r *usageRes) error {
+	if len(r.cold) == 0 {
+		return nil
+	}
+	var windows []int64
+	for i := range r.cold {
+		e := &r.cold[i]
+		if k := r.key(e.time, e.ev); r.states[k] == nil {
+			windows = append(windows, k.window)
+		}
+	}
+	if len(windows) > 0 {
+		rows, err := st.LoadUsage(ctx, r.table, p.id, noTime, windows)
+		if err != nil {
+			return fmt.Errorf("load late %s windows: %w", r.table, err)
+		}
+		r.load(rows)
+	}
+	for i := range r.cold {
+		e := &r.cold[i]
+		r.apply(r.key(e.time, e.ev), e)
+	}
+	r.cold = r.cold[:0]
+	return nil
 }
 
 func (p *partition) coldTaskKey(e *priced) taskKey {

@@ -11,15 +11,17 @@
 // Per assigned partition, one goroutine owns a partition value: decode and
 // check each message, advance the partition's event-time clock (its newest
 // event time), drop duplicates, price the event twice (own time, reference
-// time), and add it to two states: the usage state of (window, tenant, app,
-// task_type, provider, model, operation, status) and the task state of
-// (task window, tenant, task_id). Every message ends in one outcome:
+// time), and add it to its states: the usage states of (window, tenant, app,
+// task_type, provider, model, operation, status) at each resolution (the
+// 1-minute window, table usage_rollup, and the UTC day, table
+// usage_daily_rollup; see resolution.go) and the task state of (task
+// window, tenant, task_id). Every message ends in one outcome:
 // aggregated, duplicate, late_corrected, dead_lettered, or replayed (below
 // the checkpoint, or already inside a stored state after a crash).
 //
 // # Storage: rows are states, not deltas
 //
-// A row of usage_rollup or task_rollup holds the whole state of its key for
+// A row of usage_rollup, usage_daily_rollup or task_rollup holds the whole state of its key for
 // one source partition: every counted event of that partition and key up to
 // offset version. ReplacingMergeTree(version) keeps the highest version and
 // the views read FINAL and sum across partitions. A newer state of a key (a

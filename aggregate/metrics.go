@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/jevonsdev/jevons/sink"
 )
 
 // metrics are the aggregator's Prometheus series. Per-event counts are
@@ -69,16 +71,19 @@ func (m *metrics) publish(p *partition, published *[numOutcomes]int64) {
 	}
 	*published = p.counts
 	id := strconv.Itoa(int(p.id))
-	m.openStates.WithLabelValues("usage", id).Set(float64(len(p.usage)))
-	m.openStates.WithLabelValues("tasks", id).Set(float64(len(p.tasks)))
+	for i := range p.usage {
+		m.openStates.WithLabelValues(p.usage[i].table, id).Set(float64(len(p.usage[i].states)))
+	}
+	m.openStates.WithLabelValues(sink.TaskTable, id).Set(float64(len(p.tasks)))
 	m.dedupSize.WithLabelValues(id).Set(float64(p.dedup.len()))
 }
 
 func (m *metrics) forget(partition uint32) {
 	id := strconv.Itoa(int(partition))
 	m.lag.DeleteLabelValues(id)
-	m.openStates.DeleteLabelValues("usage", id)
-	m.openStates.DeleteLabelValues("tasks", id)
+	for _, t := range []string{sink.UsageTable, sink.UsageDailyTable, sink.TaskTable} {
+		m.openStates.DeleteLabelValues(t, id)
+	}
 	m.dedupSize.DeleteLabelValues(id)
 }
 

@@ -31,7 +31,7 @@ var outcomeNames = [numOutcomes]string{"aggregated", "duplicate", "late_correcte
 
 // store loads stored states; sink.Store implements it on ClickHouse.
 type store interface {
-	LoadUsage(ctx context.Context, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error)
+	LoadUsage(ctx context.Context, table string, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error)
 	LoadTasks(ctx context.Context, partition uint32, from int64, keys []sink.TaskKey) ([]schemas.TaskRow, error)
 }
 
@@ -44,12 +44,12 @@ type deadLetter struct {
 // partition holds the aggregation state of one source partition. It is
 // owned by one goroutine and does no I/O except through store.
 type partition struct {
-	id        uint32
-	cfg       *Config
-	cat       *pricing.Catalog
-	win, twin int64 // window sizes in ms
-	lateness  int64
-	horizon   int64
+	id       uint32
+	cfg      *Config
+	cat      *pricing.Catalog
+	twin     int64 // task window size in ms
+	lateness int64
+	horizon  int64
 
 	dec schemas.Decoder
 	ev  schemas.Event
@@ -60,18 +60,16 @@ type partition struct {
 	dlqThrough     int64 // at or below: already in the dead-letter topic
 	active         bool  // stored open windows loaded
 
-	dedup                 *dedupSet
-	usage                 map[usageKey]*usageState
-	tasks                 map[taskKey]*taskState
-	usageFloor, taskFloor int64 // windows >= floor: memory is authoritative
-	dirtyUsage            []*usageState
-	dirtyTasks            []*taskState
-	evicted               map[int64]map[[2]uint64]struct{} // task window -> tasks evicted while it is open
-	taskSeed1, taskSeed2  maphash.Seed
-	cycle                 int64    // flushes so far
-	coldUsage             []priced // late events waiting for their stored state
-	coldTasks             []priced
-	dlq                   []deadLetter
+	dedup                *dedupSet
+	usage                [numRes]usageRes // usage states by resolution: minutes, days
+	tasks                map[taskKey]*taskState
+	taskFloor            int64 // task windows >= floor: memory is authoritative
+	dirtyTasks           []*taskState
+	evicted              map[int64]map[[2]uint64]struct{} // task window -> tasks evicted while it is open
+	taskSeed1, taskSeed2 maphash.Seed
+	cycle                int64    // flushes so far
+	coldTasks            []priced // events of evicted or closed task states, waiting for the stored state
+	dlq                  []deadLetter
 
 	counts [numOutcomes]int64
 
@@ -82,11 +80,10 @@ type partition struct {
 func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 	return &partition{
 		id: id, cfg: cfg, cat: cat,
-		win: cfg.Window.Milliseconds(), twin: cfg.TaskWindow.Milliseconds(),
+		twin:     cfg.TaskWindow.Milliseconds(),
 		lateness: cfg.AllowedLateness.Milliseconds(), horizon: cfg.DedupHorizon.Milliseconds(),
 		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(), dec: schemas.Decoder{Shared: true},
-		usage: map[usageKey]*usageState{}, tasks: map[taskKey]*taskState{},
-		usageFloor: noTime, taskFloor: noTime,
+		usage: resolutions(cfg), tasks: map[taskKey]*taskState{}, taskFloor: noTime,
 		evicted: map[int64]map[[2]uint64]struct{}{}, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
 	}
 }
@@ -109,16 +106,16 @@ func (p *partition) replaying(offset int64) bool { return offset < p.flushedThro
 // activate loads the stored states of windows that may still change, so
 // that memory continues from what is stored rather than from zero.
 func (p *partition) activate(ctx context.Context, st store) error {
-	p.usageFloor = floorFor(p.maxTime, p.lateness, p.win)
+	for i := range p.usage {
+		r := &p.usage[i]
+		r.floor = floorFor(p.maxTime, p.lateness, r.size)
+		rows, err := st.LoadUsage(ctx, r.table, p.id, r.floor, nil)
+		if err != nil {
+			return err
+		}
+		r.load(rows)
+	}
 	p.taskFloor = floorFor(p.maxTime, p.lateness, p.twin)
-	urows, err := st.LoadUsage(ctx, p.id, p.usageFloor, nil)
-	if err != nil {
-		return err
-	}
-	for i := range urows {
-		s := usageFromRow(&urows[i])
-		p.usage[s.key] = s
-	}
 	trows, err := st.LoadTasks(ctx, p.id, p.taskFloor, nil)
 	if err != nil {
 		return err
@@ -186,19 +183,24 @@ func (p *partition) process(m *kafka.Message) outcome {
 		return p.deadLetter(m, err.Error())
 	}
 	e := priced{ev: ev, time: t, offset: o, cost: cost.CostNanos, refCost: ref.CostNanos, unpriced: !cost.Priced}
-	uk := usageKey{windowStart(t, p.win), ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
 	tk := taskKey{windowStart(t, p.twin), ev.Tenant, ev.TaskID}
-	late := uk.window < p.usageFloor
+	// A window below its resolution's floor is late: its state is loaded
+	// before the event is applied. The minute floor is the highest, so a
+	// late day is always a late minute too.
+	late := windowStart(t, p.usage[resMinute].size) < p.usage[resMinute].floor
 	coldTask := tk.window < p.taskFloor || p.wasEvicted(tk)
 	if late || coldTask {
 		cp := *ev // the decoder's event is reused; a deferred event keeps a copy
 		e.ev = &cp
 	}
 	applied := false
-	if late {
-		p.coldUsage = append(p.coldUsage, e)
-	} else {
-		applied = p.applyUsage(uk, &e) || applied
+	for i := range p.usage {
+		r := &p.usage[i]
+		if k := r.key(t, e.ev); k.window < r.floor {
+			r.cold = append(r.cold, e)
+		} else {
+			applied = r.apply(k, &e) || applied
+		}
 	}
 	if coldTask {
 		p.coldTasks = append(p.coldTasks, e)
@@ -218,24 +220,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 	return p.count(outAggregated)
 }
 
-// applyUsage adds e to its state unless the state already holds it.
-func (p *partition) applyUsage(k usageKey, e *priced) bool {
-	s := p.usage[k]
-	if s == nil {
-		k = k.clone() // the event's strings alias its message; a state outlives it
-		s = &usageState{key: k, version: -1}
-		p.usage[k] = s
-	} else if s.version >= e.offset {
-		return false
-	}
-	s.add(e)
-	if !s.dirty {
-		s.dirty = true
-		p.dirtyUsage = append(p.dirtyUsage, s)
-	}
-	return true
-}
-
+// applyTask adds e to its task state unless the state already holds it.
 func (p *partition) applyTask(k taskKey, e *priced) bool {
 	s := p.tasks[k]
 	if s == nil {
@@ -266,18 +251,31 @@ func (p *partition) count(o outcome) outcome {
 	return o
 }
 
+// cold counts the events waiting for a stored state.
+func (p *partition) cold() int {
+	n := len(p.coldTasks)
+	for i := range p.usage {
+		n += len(p.usage[i].cold)
+	}
+	return n
+}
+
 // pending reports whether a flush has anything to write.
 func (p *partition) pending() int {
-	return len(p.dirtyUsage) + len(p.dirtyTasks) + len(p.coldUsage) + len(p.coldTasks) + len(p.dlq)
+	n := len(p.dirtyTasks) + len(p.coldTasks) + len(p.dlq)
+	for i := range p.usage {
+		n += len(p.usage[i].dirty) + len(p.usage[i].cold)
+	}
+	return n
 }
 
 // flushBatch is what one flush of a partition makes durable.
 type flushBatch struct {
-	usage      []schemas.UsageRow
+	usage      [numRes]sink.UsageRows // by resolution
 	tasks      []schemas.TaskRow
 	checkpoint schemas.Checkpoint
 	dlq        []deadLetter
-	usageSt    []*usageState // the states the rows were taken from
+	usageSt    [numRes][]*usageState // the states the rows were taken from
 	taskSt     []*taskState
 }
 
@@ -286,20 +284,19 @@ type flushBatch struct {
 // written, and a state changed meanwhile becomes dirty again. Cold events
 // must be resolved first; one snapshot at a time may be in flight.
 func (p *partition) snapshot() (*flushBatch, error) {
-	if len(p.coldUsage)+len(p.coldTasks) > 0 {
+	if p.cold() > 0 {
 		return nil, errors.New("snapshot with unresolved late events")
 	}
-	b := &flushBatch{dlq: p.dlq, usage: make([]schemas.UsageRow, len(p.dirtyUsage)), tasks: make([]schemas.TaskRow, len(p.dirtyTasks)),
-		usageSt: p.dirtyUsage, taskSt: p.dirtyTasks}
-	for i, s := range p.dirtyUsage {
-		b.usage[i] = s.row(p.id)
-		s.dirty, s.flushing = false, true
+	b := &flushBatch{dlq: p.dlq, tasks: make([]schemas.TaskRow, len(p.dirtyTasks)), taskSt: p.dirtyTasks}
+	for i := range p.usage {
+		r := &p.usage[i]
+		b.usage[i].Table = r.table
+		b.usage[i].Rows, b.usageSt[i] = r.snapshot(p.id)
 	}
 	for i, s := range p.dirtyTasks {
 		b.tasks[i] = s.row(p.id)
 		s.dirty, s.flushing = false, true
 	}
-	p.dirtyUsage = make([]*usageState, 0, cap(p.dirtyUsage))
 	p.dirtyTasks = make([]*taskState, 0, cap(p.dirtyTasks))
 	p.dlq = nil
 	replayFrom, replayClock, ok := p.dedup.evict(p.maxTime, p.horizon)
@@ -317,12 +314,8 @@ func (p *partition) snapshot() (*flushBatch, error) {
 // are dirty again, so the next flush writes them. (Its dead letters may
 // have been written; the restart logic finds them in the topic's tail.)
 func (p *partition) unflushed(b *flushBatch) {
-	for _, s := range b.usageSt {
-		s.flushing = false
-		if !s.dirty {
-			s.dirty = true
-			p.dirtyUsage = append(p.dirtyUsage, s)
-		}
+	for i := range p.usage {
+		p.usage[i].unflushed(b.usageSt[i])
 	}
 	for _, s := range b.taskSt {
 		s.flushing = false
@@ -336,8 +329,8 @@ func (p *partition) unflushed(b *flushBatch) {
 // flushed marks the snapshot durable: its states are clean unless changed
 // since, closed windows leave memory and the floors move up.
 func (p *partition) flushed(b *flushBatch) {
-	for _, s := range b.usageSt {
-		s.flushing = false
+	for i := range p.usage {
+		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness)
 	}
 	for _, s := range b.taskSt {
 		s.flushing = false
@@ -346,14 +339,6 @@ func (p *partition) flushed(b *flushBatch) {
 		p.dlqThrough = max(p.dlqThrough, b.dlq[n-1].msg.Offset)
 	}
 	p.flushedThrough = b.checkpoint.FlushedThrough
-	if uf := floorFor(p.maxTime, p.lateness, p.win); uf > p.usageFloor {
-		p.usageFloor = uf
-		for k, s := range p.usage {
-			if k.window < uf && !s.dirty && !s.flushing {
-				delete(p.usage, k)
-			}
-		}
-	}
 	if tf := floorFor(p.maxTime, p.lateness, p.twin); tf > p.taskFloor {
 		p.taskFloor = tf
 		for w := range p.evicted {

@@ -20,23 +20,23 @@ import (
 // in this unit test of the replay logic; the integration tests use the real
 // server.
 type memStore struct {
-	usage map[usageKey]schemas.UsageRow
+	usage map[string]map[usageKey]schemas.UsageRow // by table
 	tasks map[taskKey]schemas.TaskRow
 	ckpt  *schemas.Checkpoint
 	dlq   map[int64]int // dead letters written per source offset
 }
 
 func newMemStore() *memStore {
-	return &memStore{usage: map[usageKey]schemas.UsageRow{}, tasks: map[taskKey]schemas.TaskRow{}, dlq: map[int64]int{}}
+	return &memStore{usage: map[string]map[usageKey]schemas.UsageRow{sink.UsageTable: {}, sink.UsageDailyTable: {}}, tasks: map[taskKey]schemas.TaskRow{}, dlq: map[int64]int{}}
 }
 
-func (m *memStore) LoadUsage(_ context.Context, _ uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
+func (m *memStore) LoadUsage(_ context.Context, table string, _ uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
 	want := map[int64]bool{}
 	for _, w := range windows {
 		want[w] = true
 	}
 	var out []schemas.UsageRow
-	for k, r := range m.usage {
+	for k, r := range m.usage[table] {
 		if (len(windows) > 0 && want[k.window]) || (len(windows) == 0 && k.window >= from) {
 			out = append(out, r)
 		}
@@ -66,10 +66,12 @@ func (m *memStore) write(b *flushBatch) {
 	for _, d := range b.dlq {
 		m.dlq[d.msg.Offset]++
 	}
-	for _, r := range b.usage {
-		k := usageKey{r.WindowStart.UnixMilli(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status}
-		if old, ok := m.usage[k]; !ok || old.Version <= r.Version {
-			m.usage[k] = r
+	for _, u := range b.usage {
+		for _, r := range u.Rows {
+			k := usageKey{r.WindowStart.UnixMilli(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status}
+			if old, ok := m.usage[u.Table][k]; !ok || old.Version <= r.Version {
+				m.usage[u.Table][k] = r
+			}
 		}
 	}
 	for _, r := range b.tasks {
@@ -85,7 +87,12 @@ func (m *memStore) write(b *flushBatch) {
 }
 
 func (m *memStore) totals() (requests, cost int64, tasks int, taskRequests int64) {
-	for _, r := range m.usage {
+	return m.usageTotals(sink.UsageTable)
+}
+
+// usageTotals sums one usage table; the task figures come along.
+func (m *memStore) usageTotals(table string) (requests, cost int64, tasks int, taskRequests int64) {
+	for _, r := range m.usage[table] {
 		requests += int64(r.Requests)
 		cost += r.CostNanos
 	}
@@ -103,7 +110,7 @@ func (m *memStore) totals() (requests, cost int64, tasks int, taskRequests int64
 // messages, late and too-old events, their times moving forward.
 func stream(n int, seed uint64) (msgs []kafka.Message, wantRequests int64, wantDead int) {
 	rng := rand.New(rand.NewPCG(seed, seed))
-	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	base := time.Date(2026, 2, 28, 23, 30, 0, 0, time.UTC) // late events cross midnight after the day closed
 	var sent []kafka.Message
 	for i := 0; len(msgs) < n; i++ {
 		now := base.Add(time.Duration(i) * 150 * time.Millisecond)
@@ -208,6 +215,7 @@ func TestCrashesAndReplaysGiveExactTotals(t *testing.T) {
 	msgs, wantRequests, wantDead := stream(30_000, 3)
 	clean := run(t, msgs, 997, nil)
 	req, cost, tasks, taskReq := clean.totals()
+	daysMatchMinutes(t, clean)
 	if req != wantRequests || taskReq != wantRequests || len(clean.dlq) != wantDead {
 		t.Fatalf("clean run: %d requests (tasks %d), %d dead letters; want %d and %d", req, taskReq, len(clean.dlq), wantRequests, wantDead)
 	}
@@ -228,11 +236,18 @@ func TestCrashesAndReplaysGiveExactTotals(t *testing.T) {
 				t.Fatalf("trial %d: offset %d dead-lettered %d times", trial, off, n)
 			}
 		}
-		for k, want := range clean.usage {
-			if g := got.usage[k]; g.Requests != want.Requests || g.CostNanos != want.CostNanos || g.InputTokens != want.InputTokens {
-				t.Fatalf("trial %d: usage row %+v differs: %+v vs %+v", trial, k, g, want)
+		for table, rows := range clean.usage {
+			for k, want := range rows {
+				g := got.usage[table][k]
+				if g != want {
+					t.Fatalf("trial %d: %s row %+v differs: %+v vs %+v", trial, table, k, g, want)
+				}
+			}
+			if len(got.usage[table]) != len(rows) {
+				t.Fatalf("trial %d: %s holds %d rows, clean run %d", trial, table, len(got.usage[table]), len(rows))
 			}
 		}
+		daysMatchMinutes(t, got)
 	}
 }
 
@@ -250,5 +265,45 @@ func TestEventsClickHouseCannotStoreAreDeadLettered(t *testing.T) {
 	}
 	if len(p.dlq) != 2 || !strings.Contains(p.dlq[0].reason, "outside the range") {
 		t.Fatalf("dead letters %+v", p.dlq)
+	}
+}
+
+// daysMatchMinutes requires every day state to equal the sum of its minute
+// states, to the token and nano-dollar, and no day state without minutes.
+func daysMatchMinutes(t *testing.T, st *memStore) {
+	t.Helper()
+	want := map[usageKey]schemas.UsageRow{}
+	for k, r := range st.usage[sink.UsageTable] {
+		k.window = windowStart(k.window, 24*time.Hour.Milliseconds())
+		d := want[k]
+		d.Requests += r.Requests
+		d.InputTokens += r.InputTokens
+		d.OutputTokens += r.OutputTokens
+		d.CacheReadTokens += r.CacheReadTokens
+		d.CacheWriteTokens += r.CacheWriteTokens
+		d.CacheWrite1hTokens += r.CacheWrite1hTokens
+		d.ReasoningTokens += r.ReasoningTokens
+		d.CostNanos += r.CostNanos
+		d.RefCostNanos += r.RefCostNanos
+		d.UnpricedRequests += r.UnpricedRequests
+		d.LatencyMsSum += r.LatencyMsSum
+		d.LatencyMsMax = max(d.LatencyMsMax, r.LatencyMsMax)
+		want[k] = d
+	}
+	days := st.usage[sink.UsageDailyTable]
+	if len(days) != len(want) || len(days) == 0 {
+		t.Fatalf("%d day states, %d days in the minute states", len(days), len(want))
+	}
+	for k, w := range want {
+		g, ok := days[k]
+		if !ok {
+			t.Fatalf("day state %+v missing", k)
+		}
+		if g.Requests != w.Requests || g.InputTokens != w.InputTokens || g.OutputTokens != w.OutputTokens ||
+			g.CacheReadTokens != w.CacheReadTokens || g.CacheWriteTokens != w.CacheWriteTokens || g.CacheWrite1hTokens != w.CacheWrite1hTokens ||
+			g.ReasoningTokens != w.ReasoningTokens || g.CostNanos != w.CostNanos || g.RefCostNanos != w.RefCostNanos ||
+			g.UnpricedRequests != w.UnpricedRequests || g.LatencyMsSum != w.LatencyMsSum || g.LatencyMsMax != w.LatencyMsMax {
+			t.Fatalf("day state %+v: %+v, its minutes sum to %+v", k, g, w)
+		}
 	}
 }

@@ -267,7 +267,7 @@ func (a *Aggregator) persist(ctx context.Context, b *flushBatch, log *zap.Logger
 			return err
 		}
 	}
-	return a.store.Write(ctx, &sink.Batch{Usage: b.usage, Tasks: b.tasks, Checkpoints: []schemas.Checkpoint{b.checkpoint}})
+	return a.store.Write(ctx, &sink.Batch{Usage: b.usage[:], Tasks: b.tasks, Checkpoints: []schemas.Checkpoint{b.checkpoint}})
 }
 
 var errNoLeader = errors.New("no reachable leader")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,12 +16,26 @@ import (
 	"github.com/jevonsdev/jevons/schemas"
 )
 
+// The usage state tables: the same columns at two resolutions.
+const (
+	UsageTable      = "usage_rollup"       // the aggregator's window (1 minute by default)
+	UsageDailyTable = "usage_daily_rollup" // the UTC day
+	TaskTable       = "task_rollup"
+)
+
 // Batch is what a flush makes durable: rollup states, then the checkpoints
 // that say which offsets those states cover.
 type Batch struct {
-	Usage       []schemas.UsageRow
+	Usage       []UsageRows
 	Tasks       []schemas.TaskRow
 	Checkpoints []schemas.Checkpoint
+}
+
+// UsageRows are usage states bound for one usage table (UsageTable or
+// UsageDailyTable).
+type UsageRows struct {
+	Table string
+	Rows  []schemas.UsageRow
 }
 
 // Store reads and writes the rollup tables of one database. Writes from
@@ -142,18 +157,26 @@ func (s *Store) writeWithRetry(reqs []*writeRequest, b []*Batch) error {
 // table, column by column; checkpoints last.
 func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 	now := time.Now().UTC()
-	var usage schemas.UsageCols
+	var usage []*schemas.UsageCols // by table, in order of first appearance
+	var tables []string
 	var tasks schemas.TaskCols
 	var ckpts [][]any
-	nu, nt := 0, 0
+	nt := 0
 	for _, b := range bs {
-		nu, nt = nu+len(b.Usage), nt+len(b.Tasks)
+		nt += len(b.Tasks)
 	}
-	usage.Grow(nu)
 	tasks.Grow(nt)
 	for _, b := range bs {
-		for i := range b.Usage {
-			usage.Add(&b.Usage[i], now)
+		for _, u := range b.Usage {
+			i := slices.Index(tables, u.Table)
+			if i < 0 {
+				i = len(tables)
+				tables, usage = append(tables, u.Table), append(usage, &schemas.UsageCols{})
+			}
+			usage[i].Grow(len(u.Rows))
+			for j := range u.Rows {
+				usage[i].Add(&u.Rows[j], now)
+			}
 		}
 		for i := range b.Tasks {
 			tasks.Add(&b.Tasks[i], now)
@@ -162,10 +185,12 @@ func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 			ckpts = append(ckpts, b.Checkpoints[i].Values(now))
 		}
 	}
-	if err := s.insertColumns(ctx, "usage_rollup", schemas.UsageColumns, usage.Len(), usage.Columns()); err != nil {
-		return err
+	for i, table := range tables {
+		if err := s.insertColumns(ctx, table, schemas.UsageColumns, usage[i].Len(), usage[i].Columns()); err != nil {
+			return err
+		}
 	}
-	if err := s.insertColumns(ctx, "task_rollup", schemas.TaskColumns, tasks.Len(), tasks.Columns()); err != nil {
+	if err := s.insertColumns(ctx, TaskTable, schemas.TaskColumns, tasks.Len(), tasks.Columns()); err != nil {
 		return err
 	}
 	if len(ckpts) == 0 {
@@ -233,11 +258,15 @@ func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partiti
 	return c, true, nil
 }
 
-// LoadUsage returns a partition's stored usage states with window_start >=
-// from (unix ms; math.MinInt64 for all), or only of the listed windows.
-func (s *Store) LoadUsage(ctx context.Context, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
+// LoadUsage returns a partition's stored usage states of table (UsageTable
+// or UsageDailyTable) with window_start >= from (unix ms; math.MinInt64 for
+// all), or only of the listed windows.
+func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
+	if table != UsageTable && table != UsageDailyTable {
+		return nil, fmt.Errorf("load usage states: %q is not a usage table", table)
+	}
 	cols := strings.TrimSuffix(schemas.UsageColumns, ", written_at")
-	return loadRows(ctx, s.conn, "usage states", "SELECT "+cols+" FROM "+s.db+".usage_rollup FINAL WHERE "+windowFilter(partition, from, windows),
+	return loadRows(ctx, s.conn, table+" states", "SELECT "+cols+" FROM "+s.db+"."+table+" FINAL WHERE "+windowFilter(partition, from, windows),
 		(*schemas.UsageRow).Pointers)
 }
 

@@ -25,6 +25,7 @@ whose keys are the flag names; the command line wins, then the environment.
 
 flags:`)
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exampleText("aggregate"))
 	}
 	configFile := fs.String("config", "", "YAML config file; keys are the flag names")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")

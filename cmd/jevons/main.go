@@ -92,6 +92,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("jevons "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = defaultUsage(fs)
 	return fs
 }
 

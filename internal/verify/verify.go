@@ -1,10 +1,13 @@
 // Package verify compares the ClickHouse views with the exact truth that
-// `jevons loadgen --truth` wrote, to the token and the nano-dollar.
+// `jevons loadgen --truth` wrote, to the token and the nano-dollar: the
+// 1-minute view usage, the day view usage_daily (which must also equal the
+// minute view summed per day and key) and the tasks view.
 package verify
 
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -15,6 +18,7 @@ import (
 type Report struct {
 	Events     int64    `json:"events"`
 	Requests   int64    `json:"requests_in_views"`
+	Daily      int64    `json:"requests_in_daily_view"`
 	Tasks      int      `json:"tasks_in_view"`
 	Mismatches []string `json:"mismatches"`
 }
@@ -38,19 +42,37 @@ func scanTotals(scan func(...any) error, prefix ...any) (loadgen.Totals, error) 
 	return t, scan(ptrs...)
 }
 
-// Compare checks the usage view's totals overall, per tenant and per model,
+// Compare checks the usage and usage_daily views' totals overall, per
+// tenant and per model, each day of usage_daily against the minute view,
 // and the tasks view per task, against the truth.
 func Compare(ctx context.Context, conn driver.Conn, db string, truth *loadgen.Truth) (*Report, error) {
 	rep := &Report{Events: truth.Events}
-	var total loadgen.Totals
-	row := conn.QueryRow(ctx, "SELECT "+sums+" FROM "+db+".usage")
+	for _, view := range []struct {
+		name     string
+		requests *int64
+	}{{"usage", &rep.Requests}, {"usage_daily", &rep.Daily}} {
+		n, err := compareUsage(ctx, conn, db, view.name, truth, rep)
+		if err != nil {
+			return nil, err
+		}
+		*view.requests = n
+	}
+	if err := compareDays(ctx, conn, db, rep); err != nil {
+		return nil, err
+	}
+	return rep, compareTasks(ctx, conn, db, truth, rep)
+}
+
+// compareUsage checks one usage view against the truth and returns the
+// requests it holds.
+func compareUsage(ctx context.Context, conn driver.Conn, db, view string, truth *loadgen.Truth, rep *Report) (int64, error) {
+	row := conn.QueryRow(ctx, "SELECT "+sums+" FROM "+db+"."+view)
 	total, err := scanTotals(row.Scan)
 	if err != nil {
-		return nil, fmt.Errorf("query usage totals: %w", err)
+		return 0, fmt.Errorf("query %s totals: %w", view, err)
 	}
-	rep.Requests = total.Requests
 	if total != truth.Totals {
-		rep.add("totals: views %+v, truth %+v", total, truth.Totals)
+		rep.add("%s totals: view %+v, truth %+v", view, total, truth.Totals)
 	}
 	for _, dim := range []struct {
 		name, expr string
@@ -59,9 +81,9 @@ func Compare(ctx context.Context, conn driver.Conn, db string, truth *loadgen.Tr
 		{"tenant", "tenant", truth.ByTenant},
 		{"model", "concat(provider, '/', model)", truth.ByModel},
 	} {
-		rows, err := conn.Query(ctx, "SELECT "+dim.expr+" AS k, "+sums+" FROM "+db+".usage GROUP BY k")
+		rows, err := conn.Query(ctx, "SELECT "+dim.expr+" AS k, "+sums+" FROM "+db+"."+view+" GROUP BY k")
 		if err != nil {
-			return nil, fmt.Errorf("query usage by %s: %w", dim.name, err)
+			return 0, fmt.Errorf("query %s by %s: %w", view, dim.name, err)
 		}
 		got := map[string]loadgen.Totals{}
 		for rows.Next() {
@@ -69,22 +91,78 @@ func Compare(ctx context.Context, conn driver.Conn, db string, truth *loadgen.Tr
 			t, err := scanTotals(rows.Scan, &k)
 			if err != nil {
 				rows.Close()
-				return nil, err
+				return 0, err
 			}
 			got[k] = t
 		}
 		rows.Close()
 		for _, k := range loadgen.Keys(dim.want) {
 			if got[k] != *dim.want[k] {
-				rep.add("%s %s: views %+v, truth %+v", dim.name, k, got[k], *dim.want[k])
+				rep.add("%s %s %s: view %+v, truth %+v", view, dim.name, k, got[k], *dim.want[k])
 			}
 			delete(got, k)
 		}
 		for k := range got {
-			rep.add("%s %s: in views, not in truth", dim.name, k)
+			rep.add("%s %s %s: in view, not in truth", view, dim.name, k)
 		}
 	}
-	return rep, compareTasks(ctx, conn, db, truth, rep)
+	return total.Requests, nil
+}
+
+// compareDays requires every row of usage_daily to equal the minute view
+// summed over its day and key, and no key on one side only. The truth has
+// no per-day figures; the minute view, checked against the truth above,
+// stands in for them.
+func compareDays(ctx context.Context, conn driver.Conn, db string, rep *Report) error {
+	minutes, err := dayRows(ctx, conn, "SELECT toString(toDate(window_start)) AS d, tenant, app, task_type, provider, model, operation, status, "+sums+
+		", toInt64(max(latency_ms_max)) FROM "+db+".usage GROUP BY d, tenant, app, task_type, provider, model, operation, status")
+	if err != nil {
+		return fmt.Errorf("query usage by day: %w", err)
+	}
+	days, err := dayRows(ctx, conn, "SELECT toString(day) AS d, tenant, app, task_type, provider, model, operation, status, "+sums+
+		", toInt64(max(latency_ms_max)) FROM "+db+".usage_daily GROUP BY d, tenant, app, task_type, provider, model, operation, status")
+	if err != nil {
+		return fmt.Errorf("query usage_daily: %w", err)
+	}
+	for k, m := range minutes {
+		if d, ok := days[k]; !ok {
+			rep.add("usage_daily %s: missing; its minutes hold %+v", k, m)
+		} else if d != m {
+			rep.add("usage_daily %s: %+v, its minutes sum to %+v", k, d, m)
+		}
+		delete(days, k)
+	}
+	for k, d := range days {
+		rep.add("usage_daily %s: %+v, no minutes", k, d)
+	}
+	return nil
+}
+
+// dayTotals are one day key's sums and its latency maximum.
+type dayTotals struct {
+	loadgen.Totals
+	LatencyMsMax int64
+}
+
+func dayRows(ctx context.Context, conn driver.Conn, q string) (map[string]dayTotals, error) {
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]dayTotals{}
+	for rows.Next() {
+		var k [8]string
+		var d dayTotals
+		t, err := scanTotals(func(ptrs ...any) error { return rows.Scan(append(ptrs, &d.LatencyMsMax)...) },
+			&k[0], &k[1], &k[2], &k[3], &k[4], &k[5], &k[6], &k[7])
+		if err != nil {
+			return nil, err
+		}
+		d.Totals = t
+		out[strings.Join(k[:], "/")] = d
+	}
+	return out, rows.Err()
 }
 
 func compareTasks(ctx context.Context, conn driver.Conn, db string, truth *loadgen.Truth, rep *Report) error {
