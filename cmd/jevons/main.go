@@ -32,6 +32,7 @@ func commands() []command {
 		{"report", "answer the Jevons question for a slice: unit cost, usage, spend and why (text, JSON, HTML)", runReport},
 		{"ingest", "serve the ingest gateway: HTTP events, OTLP traces and provider usage into Kafka", runIngest},
 		{"keys", "create, list and revoke the gateway's per-tenant API keys", runKeys},
+		{"alert", "evaluate alert rules (budget, threshold, spike, jevons) and notify; check validates rules", runAlert},
 	}
 }
 
