@@ -34,6 +34,7 @@ type Config struct {
 	HTTPAddr   string // serves /metrics, /healthz, /readyz when set
 	ClickHouse sink.Config
 	Catalogs   []string // price catalog overlays
+	Observer   Observer // sees each event applied to its task state (stream alerting); nil: none
 }
 
 // DefaultConfig returns the defaults.

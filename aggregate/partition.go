@@ -72,6 +72,9 @@ type partition struct {
 	dlq                  []deadLetter
 
 	counts [numOutcomes]int64
+
+	obs      TaskObservation // reused for cfg.Observer
+	obsOwner uint64
 }
 
 func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
@@ -202,7 +205,11 @@ func (p *partition) process(m *kafka.Message) outcome {
 	if coldTask {
 		p.coldTasks = append(p.coldTasks, e)
 	} else {
-		applied = p.applyTask(tk, &e) || applied
+		taskApplied := p.applyTask(tk, &e)
+		if taskApplied && p.cfg.Observer != nil {
+			p.observe(tk, &e)
+		}
+		applied = taskApplied || applied
 	}
 	switch {
 	case late:
