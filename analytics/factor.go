@@ -50,3 +50,17 @@ func countRatio(a, b float64, what string) Factor {
 	}
 	return defined(a / b)
 }
+
+// UnmarshalJSON reads a number, or null as not defined.
+func (f *Factor) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = undefined("null")
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = defined(v)
+	return nil
+}

@@ -90,7 +90,7 @@ func (q *Querier) Query(ctx context.Context, s Slice, periods []Period) (*Result
 	res.ByModel = sortedSeries(byModel)
 	var providerModels []string
 	for _, m := range res.ByModel {
-		providerModels = append(providerModels, m.Key[indexSlash(m.Key)+1:])
+		providerModels = append(providerModels, m.Key[strings.IndexByte(m.Key, '/')+1:])
 	}
 	if err := q.addTasks(ctx, res, providerModels); err != nil {
 		return nil, err
@@ -116,21 +116,12 @@ func (q *Querier) addTasks(ctx context.Context, res *Result, providerModels []st
 		return err
 	}
 	for _, m := range res.ByModel {
-		name := m.Key[indexSlash(m.Key)+1:]
+		name := m.Key[strings.IndexByte(m.Key, '/')+1:]
 		for i, n := range byModel[name] {
 			m.Totals[i].Tasks = n
 		}
 	}
 	return nil
-}
-
-func indexSlash(s string) int {
-	for i := range s {
-		if s[i] == '/' {
-			return i
-		}
-	}
-	return -1
 }
 
 func (q *Querier) addTaskTypes(ctx context.Context, res *Result, providerModels []string) error {

@@ -17,6 +17,7 @@ var examples = map[string][]string{
 	"demo":    {"jevons demo --clickhouse 127.0.0.1:9000", "jevons demo --brokers 127.0.0.1:9092 --dir /tmp/jevons-demo", "jevons demo --down"},
 	"report":  {"jevons report --from 2026-01-01 --to 2026-06-30 --by month --format html --out report.html"},
 	"alert":   {"jevons alert --rules deploy/rules.example.yaml --clickhouse 127.0.0.1:9000", "jevons alert check deploy/rules.example.yaml"},
+	"import":  {"jevons import --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --format ndjson history.jsonl"},
 	"migrate": {"jevons migrate --clickhouse 127.0.0.1:9000 --database jevons"},
 	"bench":   {"jevons bench --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --events 1000000"},
 	"verify":  {"jevons verify --clickhouse 127.0.0.1:9000 --truth /tmp/truth.json"},

@@ -29,6 +29,7 @@ func commands() []command {
 		{"bench", "measure raw Kafka fetch against the whole pipeline on real services", runBench},
 		{"verify", "compare the ClickHouse views with a loadgen truth file, exactly", runVerify},
 		{"loadgen", "send seeded synthetic token events to Kafka, with the exact truth", runLoadgen},
+		{"import", "load past usage (schema-v1 NDJSON, OpenAI usage exports) through the event topic, once", runImport},
 		{"report", "answer the Jevons question for a slice: unit cost, usage, spend and why (text, JSON, HTML)", runReport},
 		{"alert", "evaluate alert rules (budget, threshold, spike, jevons) and notify; check validates rules", runAlert},
 	}

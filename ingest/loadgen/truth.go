@@ -36,23 +36,24 @@ type TaskTotals struct {
 
 // Truth is what the pipeline's views must equal after consuming the traffic.
 type Truth struct {
-	Seed          uint64                 `json:"seed"`
-	Messages      int64                  `json:"messages"`               // every message produced
-	Events        int64                  `json:"events"`                 // distinct events the views must count
-	Duplicates    int64                  `json:"duplicates"`             // extra copies that must count once
-	Bad           int64                  `json:"bad"`                    // malformed messages
-	TooOld        int64                  `json:"too_old"`                // events beyond the correction horizon
-	Late          int64                  `json:"late"`                   // events sent with a past time (counted)
-	DeadLetters   int64                  `json:"dead_letters"`           // bad + too old: the DLQ must hold exactly these
-	ReferenceDate string                 `json:"reference_date"`         // "" = first known prices
-	Totals        Totals                 `json:"totals"`                 // over all counted events
-	ByTenant      map[string]*Totals     `json:"by_tenant"`              // tenant -> totals
-	ByModel       map[string]*Totals     `json:"by_model"`               // provider/model -> totals
-	Tasks         map[string]*TaskTotals `json:"tasks"`                  // tenant/task_id -> totals
-	ByDay         map[string]*Totals     `json:"by_day,omitempty"`       // UTC date -> totals (story scenario)
-	TasksByDay    map[string]int64       `json:"tasks_by_day,omitempty"` // UTC date -> tasks with a request that day (story scenario)
-	catalog       *pricing.Catalog
-	refDate       time.Time
+	Seed                uint64                 `json:"seed"`
+	Messages            int64                  `json:"messages"`                         // every message produced
+	Events              int64                  `json:"events"`                           // distinct events the views must count
+	Duplicates          int64                  `json:"duplicates"`                       // extra copies that must count once
+	Bad                 int64                  `json:"bad"`                              // malformed messages
+	TooOld              int64                  `json:"too_old"`                          // events beyond the correction horizon
+	Late                int64                  `json:"late"`                             // events sent with a past time (counted)
+	DeadLetters         int64                  `json:"dead_letters"`                     // bad + too old: the DLQ must hold exactly these
+	ReferenceDate       string                 `json:"reference_date"`                   // "" = first known prices
+	Totals              Totals                 `json:"totals"`                           // over all counted events
+	ByTenant            map[string]*Totals     `json:"by_tenant"`                        // tenant -> totals
+	ByModel             map[string]*Totals     `json:"by_model"`                         // provider/model -> totals
+	Tasks               map[string]*TaskTotals `json:"tasks"`                            // tenant/task_id -> totals
+	ByDay               map[string]*Totals     `json:"by_day,omitempty"`                 // UTC date -> totals (story scenario)
+	TasksByDay          map[string]int64       `json:"tasks_by_day,omitempty"`           // UTC date -> tasks with a request that day (story scenario)
+	UnpricedTokensByDay map[string]int64       `json:"unpriced_tokens_by_day,omitempty"` // UTC date -> tokens of unpriced requests (story scenario)
+	catalog             *pricing.Catalog
+	refDate             time.Time
 }
 
 func newTruth(seed uint64, cat *pricing.Catalog, refDate time.Time) *Truth {
@@ -182,7 +183,7 @@ func (a *Totals) add(b *Totals) {
 // reports over any calendar period can be checked exactly.
 func (t *Truth) addDay(ev *schemas.Event, newTask bool) {
 	if t.ByDay == nil {
-		t.ByDay, t.TasksByDay = map[string]*Totals{}, map[string]int64{}
+		t.ByDay, t.TasksByDay, t.UnpricedTokensByDay = map[string]*Totals{}, map[string]int64{}, map[string]int64{}
 	}
 	d := ev.Time.UTC().Format(time.DateOnly)
 	u := pricing.Usage{Input: ev.Usage.InputTokens, Output: ev.Usage.OutputTokens, CacheRead: ev.Usage.CacheReadTokens,
@@ -194,6 +195,7 @@ func (t *Truth) addDay(ev *schemas.Event, newTask bool) {
 		CostNanos: cost.CostNanos, RefCostNanos: ref.CostNanos, LatencyMsSum: ev.LatencyMs}
 	if !cost.Priced {
 		one.UnpricedRequests = 1
+		t.UnpricedTokensByDay[d] += u.Input + u.Output
 	}
 	bucket(t.ByDay, d).add(&one)
 	if newTask {
