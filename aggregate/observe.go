@@ -14,6 +14,14 @@ type Observer interface {
 	ObserveTask(o *TaskObservation)
 }
 
+// ReleaseObserver is an Observer that also learns when a partition's owner
+// value lets the partition go (revocation, shutdown), so that it can drop
+// what it holds for tasks it no longer owns.
+type ReleaseObserver interface {
+	Observer
+	Released(partition uint32, owner uint64)
+}
+
 // TaskObservation is one event applied to its task partial: the event's
 // own figures and the whole partial after it (the task's state in one task
 // window of one source partition, the row task_rollup will hold).
@@ -64,6 +72,13 @@ func (p *partition) observe(k taskKey, e *priced) {
 			MinTime: s.minTime, MaxTime: s.maxTime, Models: s.models, Done: s.done, Version: s.version},
 	}
 	p.cfg.Observer.ObserveTask(o)
+}
+
+// release tells a ReleaseObserver that this owner value is done.
+func (p *partition) release() {
+	if o, ok := p.cfg.Observer.(ReleaseObserver); ok && p.obsOwner != 0 {
+		o.Released(p.id, p.obsOwner)
+	}
 }
 
 // Registry is where the aggregator's /metrics series live, for components

@@ -6,11 +6,15 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 
+	"github.com/jevonsdev/jevons/aggregate"
+	"github.com/jevonsdev/jevons/alert"
 	"github.com/jevonsdev/jevons/internal/progress"
 	"github.com/jevonsdev/jevons/schemas"
 )
@@ -18,8 +22,8 @@ import (
 // BenchmarkRunawayDetectionLatency measures, on the real broker and
 // ClickHouse, the time from producing a runaway task's crossing event to
 // the webhook receiving its notification, while `jevons loadgen` keeps a
-// background load on the same topic (JEVONS_BENCH_RATE events/s, default
-// 60,000; JEVONS_BENCH_SAMPLES runaway tasks, default 40). Every background
+// background load on the same topic (JEVONS_BENCH_RATE events/s from four
+// in-process producers, default 60,000; JEVONS_BENCH_SAMPLES runaway tasks, default 40). Every background
 // event goes through the stream evaluator too (an unscoped rule with a
 // limit nobody reaches). It prints the median and p99.
 //
@@ -49,7 +53,16 @@ rules:
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	bgDone := make(chan struct{})
-	go func() { defer close(bgDone); backgroundLoad(ctx, b, e, rate) }()
+	go func() {
+		defer close(bgDone)
+		const producers = 4
+		var wg sync.WaitGroup
+		for p := range producers {
+			wg.Add(1)
+			go func() { defer wg.Done(); backgroundLoad(ctx, b, e, rate/producers, p) }()
+		}
+		wg.Wait()
+	}()
 	defer func() { cancel(); <-bgDone }()
 	time.Sleep(5 * time.Second) // warm up: the aggregator is consuming the background load
 
@@ -85,11 +98,12 @@ rules:
 		lags = append(lags, agg.lag(b))
 		crossed := time.Now()
 		e.produce(b, evs[len(evs)-1])
-		waitFor(b, 30*time.Second, "the runaway notification of "+task, func() bool { return len(hook.all()) > before })
+		waitFor(b, 120*time.Second, "the runaway notification of "+task, func() bool { return len(hook.all()) > before })
 		hook.mu.Lock()
 		got := hook.at[before]
 		hook.mu.Unlock()
 		lat = append(lat, got.Sub(crossed))
+		b.Logf("sample %d: %v (consumer lag %.0f events)", i, got.Sub(crossed), lags[len(lags)-1])
 		time.Sleep(200 * time.Millisecond)
 	}
 	b.StopTimer()
@@ -112,9 +126,9 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// backgroundLoad produces rate events/s of distinct events over 2,000
+// backgroundLoad produces rate events/s of distinct events over 500
 // running tasks, in large batches, until ctx ends.
-func backgroundLoad(ctx context.Context, b *testing.B, e *streamEnv, rate int) {
+func backgroundLoad(ctx context.Context, b *testing.B, e *streamEnv, rate, producer int) {
 	w := &kafka.Writer{Addr: kafka.TCP(e.kafka), Topic: e.topic, Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireOne,
 		BatchSize: 5000, BatchBytes: 32 << 20, BatchTimeout: 5 * time.Millisecond, Transport: &kafka.Transport{}}
 	defer w.Close()
@@ -130,7 +144,7 @@ func backgroundLoad(ctx context.Context, b *testing.B, e *streamEnv, rate int) {
 		offs := make([]int, chunk+1)
 		for i := range msgs {
 			seq++
-			ev := schemas.Event{EventID: "bg-" + strconv.Itoa(seq), Time: now, Tenant: "bg-" + strconv.Itoa(seq%50), TaskID: "task-" + strconv.Itoa(seq%2000),
+			ev := schemas.Event{EventID: "bg-" + strconv.Itoa(producer) + "-" + strconv.Itoa(seq), Time: now, Tenant: "bg-" + strconv.Itoa(seq%50), TaskID: "task-" + strconv.Itoa(producer) + "-" + strconv.Itoa(seq%500),
 				TaskType: "agent-run", App: "bench", Provider: "openai", Model: "gpt-4o-mini", Operation: "chat", Status: "ok"}
 			ev.Usage.InputTokens, ev.Usage.OutputTokens = 1200, 300
 			buf = schemas.AppendJSON(buf, &ev)
@@ -147,5 +161,49 @@ func backgroundLoad(ctx context.Context, b *testing.B, e *streamEnv, rate int) {
 		case <-ctx.Done():
 		case <-tick.C:
 		}
+	}
+}
+
+// BenchmarkObserveTask is the stream evaluator's cost per event on the
+// partition goroutine: 500 running tasks, two rules (one limit, one rate),
+// no notification.
+func BenchmarkObserveTask(b *testing.B) {
+	e := newCH(b)
+	set, err := alert.Load(writeRules(b, `channels:
+  hook: {type: webhook, url: "http://127.0.0.1:9/"}
+rules:
+  - name: limit
+    kind: runaway_task
+    channels: [hook]
+    runaway: {cost: 1000000}
+  - name: rate
+    kind: runaway_task
+    scope: {task_type: "agent-*"}
+    channels: [hook]
+    runaway: {rate: 1000000, rate_window: 1m}
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := alert.NewMetrics(nil)
+	d, err := alert.NewDispatcher(alert.DefaultDispatchConfig(), set, alert.NewStore(e.conn, e.db, nil), m, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := alert.NewRunaway(alert.RunawayConfig{Group: "g"}, set, d, e.conn, e.db, m, zap.NewNop(), nil)
+	t0 := time.Now().UnixMilli()
+	ids := make([]string, 500)
+	for i := range ids {
+		ids[i] = "task-" + strconv.Itoa(i)
+	}
+	models := []string{"gpt-4o-mini"}
+	o := &aggregate.TaskObservation{Partition: 0, Owner: 1, Tenant: "acme", TaskType: "agent-run", App: "bench", Model: "gpt-4o-mini", Window: t0}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		o.Offset, o.Time, o.TaskID, o.CostNanos = int64(i), t0+int64(i/10), ids[i%len(ids)], 1000
+		n := uint64(i/len(ids) + 1)
+		o.Partial = aggregate.TaskPartial{Requests: n, Tokens: n * 1500, CostNanos: int64(n) * 1000, MinTime: t0 / 1000, MaxTime: t0 / 1000, Models: models, Version: int64(i)}
+		r.ObserveTask(o)
 	}
 }

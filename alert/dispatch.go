@@ -204,6 +204,7 @@ func (d *Dispatcher) deliver(ctx context.Context, j *Job) {
 	}
 	if done {
 		d.m.Deduped.Inc()
+		d.keepalive(ctx, j)
 		return
 	}
 	if !known {
@@ -225,6 +226,24 @@ func (d *Dispatcher) deliver(ctx context.Context, j *Job) {
 	}
 	_ = d.retryStore(ctx, "write outbox", func(ctx context.Context) error { return d.store.PutOutbox(ctx, j, true) })
 	_ = d.retryStore(ctx, "write alert history", func(ctx context.Context) error { return d.store.WriteHistory(ctx, j, j.History, notified, failed) })
+}
+
+// keepalive hands a firing notification already delivered (before a
+// restart) to the Alertmanager channels again, so that they re-send it
+// while it fires instead of letting Alertmanager time it out.
+func (d *Dispatcher) keepalive(ctx context.Context, j *Job) {
+	if j.N.State != notify.Firing {
+		return
+	}
+	for _, name := range j.Channels {
+		if am, ok := d.channels[name].(*notify.Alertmanager); ok {
+			actx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+			if err := am.Notify(actx, j.N); err != nil {
+				d.log.Debug("alertmanager keepalive failed; the re-send loop retries", zap.Error(err))
+			}
+			cancel()
+		}
+	}
 }
 
 // send delivers to one channel, retrying transient failures with

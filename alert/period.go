@@ -43,6 +43,7 @@ type instance struct {
 	episode string
 	since   time.Time // pending or firing since
 	seq     int
+	kept    bool // this process has handed the firing to the channels (or found it delivered)
 }
 
 // obs is one group's evaluation.
@@ -338,6 +339,12 @@ func (p *Period) advance(ctx context.Context, in *instance, o *obs, now time.Tim
 		in.state = "inactive"
 		p.record(ctx, in, o, "inactive")
 	case in.state == notify.Firing && o.cond:
+		if !in.kept {
+			// restored from an earlier process: the outbox finds it
+			// delivered and Alertmanager channels take it up again
+			in.kept = true
+			p.send(in, o, notify.Firing, nil)
+		}
 		if r.Repeat > 0 {
 			if n := int(now.Sub(in.since) / time.Duration(r.Repeat)); n > in.seq {
 				in.seq = n
@@ -358,6 +365,7 @@ func (p *Period) fire(in *instance, o *obs) {
 		ep = "period/" + o.episode
 	}
 	in.key = IdempotencyKey(in.rule.Name, in.gk, ep)
+	in.kept = true
 	p.send(in, o, notify.Firing, nil)
 }
 

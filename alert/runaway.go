@@ -97,6 +97,7 @@ type task struct {
 	windows                   map[int64]partial
 	models                    map[string]struct{}
 	rate                      []costAt // observed events within the widest rate window (only with rate rules)
+	rateSum                   int64    // their cost
 	lastWall                  time.Time
 	firing                    map[*Rule]*episode
 	finished                  map[*Rule]bool // resolved because the task ended: never fires again
@@ -152,6 +153,8 @@ func (r *Runaway) ObserveTask(o *aggregate.TaskObservation) {
 	}
 	if r.widest > 0 {
 		t.rate = append(t.rate, costAt{o.Time, o.CostNanos})
+		t.rateSum += o.CostNanos
+		r.trimRate(t, o.Time)
 	}
 	t.lastWall = r.now()
 	r.evaluate(s, t, o.Time)
@@ -168,6 +171,16 @@ func (r *Runaway) shard(id uint32, owner uint64) *shard {
 		go r.start(s)
 	}
 	return s
+}
+
+// Released drops a partition's tasks when its owner value lets it go: the
+// next owner (here or in another replica) judges them from then on.
+func (r *Runaway) Released(partition uint32, owner uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.shards[partition]; s != nil && s.owner == owner {
+		delete(r.shards, partition)
+	}
 }
 
 func (r *Runaway) ownerName(p uint32) string {
@@ -299,17 +312,19 @@ func (r *Runaway) evaluate(s *shard, t *task, nowMs int64) {
 			t.finished[rule] = tot.done
 		}
 	}
-	// keep only the events inside the widest rate window
-	cut := 0
-	for cut < len(t.rate) && t.rate[cut].ms <= nowMs-r.widest {
-		cut++
-	}
-	if cut > 0 {
-		t.rate = append(t.rate[:0], t.rate[cut:]...)
-	}
 	if tot.done && len(t.firing) == 0 && s.loaded {
 		delete(s.tasks, [2]string{t.tenant, t.id})
 	}
+}
+
+// trimRate keeps the events inside the widest rate window ending at nowMs.
+func (r *Runaway) trimRate(t *task, nowMs int64) {
+	cut := 0
+	for cut < len(t.rate) && t.rate[cut].ms <= nowMs-r.widest {
+		t.rateSum -= t.rate[cut].cost
+		cut++
+	}
+	t.rate = t.rate[cut:] // append reallocates once the front is used up: amortised O(1)
 }
 
 func (r *Runaway) judge(rr *RunawaySpec, tot partial, t *task, nowMs, rw int64) (over, rateOver bool, rate float64) {
@@ -318,9 +333,12 @@ func (r *Runaway) judge(rr *RunawaySpec, tot partial, t *task, nowMs, rw int64) 
 	if rr.Rate <= 0 {
 		return over, false, 0
 	}
-	var sum int64
-	for i := len(t.rate) - 1; i >= 0 && t.rate[i].ms > nowMs-rw; i-- {
-		sum += t.rate[i].cost
+	sum := t.rateSum
+	if rw < r.widest {
+		sum = 0
+		for i := len(t.rate) - 1; i >= 0 && t.rate[i].ms > nowMs-rw; i-- {
+			sum += t.rate[i].cost
+		}
 	}
 	rate = float64(sum) / 1e9 / (float64(rw) / 60000)
 	rateOver = rate > rr.Rate
