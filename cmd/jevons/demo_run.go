@@ -139,6 +139,9 @@ func (d *demo) clickhouse(ctx context.Context) error {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("clickhouse %s does not answer (start it with deploy/local/services up clickhouse): %w", d.o.ch.Addr, err)
 		}
+		if waited := time.Since(d.start).Round(time.Second); waited%(5*time.Second) == 0 && waited > 0 {
+			d.note("still waiting for ClickHouse (%s): %v", waited, err)
+		}
 		time.Sleep(time.Second)
 	}
 	if err := d.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+d.o.ch.Database); err != nil {
