@@ -223,7 +223,35 @@ func (d *demo) liveTraffic(ctx context.Context, aggDone <-chan error) error {
 		return fmt.Errorf("aggregator stopped: %v", err)
 	default:
 	}
-	return nil
+	return d.waitRunawayTask(ctx)
+}
+
+// waitRunawayTask waits until the tasks view holds every request of the
+// runaway task, once.
+func (d *demo) waitRunawayTask(ctx context.Context) error {
+	q := fmt.Sprintf(`SELECT toInt64(requests), toInt64(cost_nanos) FROM %s.tasks WHERE tenant = 'acme' AND task_id = 'demo-runaway'`, d.o.ch.Database)
+	deadline := time.Now().Add(d.o.timeout)
+	for {
+		var requests, cost int64
+		err := d.conn.QueryRow(ctx, q).Scan(&requests, &cost)
+		if err == nil && requests == int64(d.o.runaway) {
+			d.note("tasks view: demo-runaway has its %d requests, $%s", requests, pricing.FormatNanos(cost))
+			return nil
+		}
+		if err == nil && requests > int64(d.o.runaway) {
+			d.fail("tasks view: demo-runaway has %d requests, more than the %d sent", requests, d.o.runaway)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			d.fail("tasks view: demo-runaway has %d of its %d requests after %s (%v)", requests, d.o.runaway, d.o.timeout, err)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // runawayTask emits one agent task's requests in a loop, 20 a second, as an

@@ -63,6 +63,9 @@ func TestTheREADMEsFirstCommandTellsTheStoryExactlyAndIdempotently(t *testing.T)
 		for _, want := range []string{
 			"ALERT firing runaway-task", "ALERT firing jevons-paradox",
 			"equal the scenario's truth", "Verdict: Usage growth outpaces unit-cost decline.",
+			// 150 requests of gpt-4o at $2.50/$1.25/$10 per Mtok (input, cache read, output):
+			// (2000 x 2.5 + 10000 x 1.25 + 350 x 10) / 1e6 = $0.021 each.
+			"tasks view: demo-runaway has its 150 requests, $3.150000000",
 			"The report: " + filepath.Join(dir, "report.html"),
 		} {
 			if !strings.Contains(out, want) {
