@@ -55,11 +55,12 @@ flags:`)
 		fmt.Fprint(fs.Output(), exampleText("demo"))
 	}
 	o := &demoOptions{ch: sink.DefaultConfig(), story: loadgen.DefaultScenario()}
-	o.ch.Database = "jevons_demo"
-	clickhouseFlags(fs, &o.ch)
-	if v := os.Getenv("JEVONS_DEMO_DATABASE"); v != "" {
-		o.ch.Database = v
-	}
+	// The demo's own database flag, not JEVONS_DATABASE: it drops and
+	// recreates it on every run.
+	fs.StringVar(&o.ch.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", o.ch.Addr), "ClickHouse native-protocol address host:port (env JEVONS_CLICKHOUSE)")
+	fs.StringVar(&o.ch.Database, "database", envOr("JEVONS_DEMO_DATABASE", "jevons_demo"), "the demo's own database, dropped and recreated each run (env JEVONS_DEMO_DATABASE)")
+	fs.StringVar(&o.ch.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", o.ch.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
+	fs.StringVar(&o.ch.Password, "clickhouse-password", envOr("JEVONS_CLICKHOUSE_PASSWORD", o.ch.Password), "ClickHouse password (env JEVONS_CLICKHOUSE_PASSWORD)")
 	brokers := fs.String("brokers", "", "Kafka brokers, comma-separated (default: an in-process Kafka-protocol broker)")
 	fs.StringVar(&o.topic, "topic", "jevons-demo.token-events", "event topic (deleted and recreated on a real broker)")
 	fs.StringVar(&o.dir, "dir", envOr("JEVONS_DEMO_DIR", filepath.Join(os.TempDir(), "jevons-demo")), "where the report, truth, rules and logs go (env JEVONS_DEMO_DIR)")

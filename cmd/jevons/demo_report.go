@@ -154,7 +154,9 @@ func compareReport(periods []demoPeriod, truth *loadgen.Truth) []string {
 func demoDown(ctx context.Context, o *demoOptions, stdout io.Writer) error {
 	conn, err := sink.Open(ctx, o.ch)
 	if err == nil {
-		err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+o.ch.Database)
+		if err = demoOwnsDatabase(ctx, conn, o.ch.Database); err == nil {
+			err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+o.ch.Database)
+		}
 		conn.Close()
 	}
 	if err != nil {

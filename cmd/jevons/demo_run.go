@@ -144,6 +144,9 @@ func (d *demo) clickhouse(ctx context.Context) error {
 		}
 		time.Sleep(time.Second)
 	}
+	if err := demoOwnsDatabase(ctx, d.conn, d.o.ch.Database); err != nil {
+		return err
+	}
 	if err := d.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+d.o.ch.Database); err != nil {
 		return fmt.Errorf("drop database %s: %w", d.o.ch.Database, err)
 	}
@@ -155,7 +158,27 @@ func (d *demo) clickhouse(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := d.conn.Exec(ctx, fmt.Sprintf("CREATE TABLE %s.%s (made DateTime) ENGINE = TinyLog", d.o.ch.Database, demoMarker)); err != nil {
+		return fmt.Errorf("mark database %s as the demo's: %w", d.o.ch.Database, err)
+	}
 	d.note("ClickHouse %s; database %s recreated: %d migrations applied", res.Server, d.o.ch.Database, len(res.Applied))
+	return nil
+}
+
+// demoMarker is the table that marks a database as the demo's own.
+const demoMarker = "jevons_demo_marker"
+
+// demoOwnsDatabase refuses to drop a database with tables that the demo did
+// not make: --database pointing at real data must never lose it.
+func demoOwnsDatabase(ctx context.Context, conn driver.Conn, db string) error {
+	var tables, marker uint64
+	err := conn.QueryRow(ctx, "SELECT count(), countIf(name = ?) FROM system.tables WHERE database = ?", demoMarker, db).Scan(&tables, &marker)
+	if err != nil {
+		return fmt.Errorf("look at database %s: %w", db, err)
+	}
+	if tables > 0 && marker == 0 {
+		return fmt.Errorf("database %s holds %d tables that jevons demo did not make; the demo drops its database on every run, so give it another --database", db, tables)
+	}
 	return nil
 }
 

@@ -57,6 +57,21 @@ func TestTheREADMEsFirstCommandTellsTheStoryExactlyAndIdempotently(t *testing.T)
 		}
 		return out.String()
 	}
+	// A database with tables the demo did not make is never dropped.
+	for _, q := range []string{"CREATE DATABASE " + db, "CREATE TABLE " + db + ".precious (x UInt8) ENGINE = TinyLog"} {
+		if err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refuse := exec.Command("../../deploy/local/demo")
+	refuse.Env = env
+	if out, err := refuse.CombinedOutput(); err == nil || !strings.Contains(string(out), "tables that jevons demo did not make") {
+		t.Errorf("the demo must refuse a database it did not make: err %v\n%s", err, out)
+	}
+	if err := conn.Exec(ctx, "DROP DATABASE "+db); err != nil {
+		t.Fatal(err)
+	}
+
 	var reports [2][]byte
 	for run := range 2 {
 		out := runDemoScript()
