@@ -19,6 +19,14 @@ import (
 	"github.com/jevonsdev/jevons/sink"
 )
 
+func init() {
+	examples["alert"] = []string{
+		"jevons alert --rules rules.yaml --clickhouse 127.0.0.1:9000 --http :9465",
+		"jevons alert --rules rules.yaml --name prod --brokers 127.0.0.1:9092   # replicas elect one leader",
+		"jevons alert check rules.yaml",
+	}
+}
+
 func runAlert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "check" {
 		return runAlertCheck(args[1:], stdout, stderr)
