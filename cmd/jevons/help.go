@@ -15,9 +15,6 @@ var examples = map[string][]string{
 		"JEVONS_BROKERS=kafka:9092 jevons aggregate --config aggregate.yaml",
 	},
 	"demo":    {"jevons demo --clickhouse 127.0.0.1:9000", "jevons demo --brokers 127.0.0.1:9092 --dir /tmp/jevons-demo", "jevons demo --down"},
-	"report":  {"jevons report --from 2026-01-01 --to 2026-06-30 --by month --format html --out report.html"},
-	"alert":   {"jevons alert --rules deploy/rules.example.yaml --clickhouse 127.0.0.1:9000", "jevons alert check deploy/rules.example.yaml"},
-	"import":  {"jevons import --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --format ndjson history.jsonl"},
 	"migrate": {"jevons migrate --clickhouse 127.0.0.1:9000 --database jevons"},
 	"bench":   {"jevons bench --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --events 1000000"},
 	"verify":  {"jevons verify --clickhouse 127.0.0.1:9000 --truth /tmp/truth.json"},
@@ -30,6 +27,24 @@ var examples = map[string][]string{
 	"prices lookup":   {"jevons prices lookup --provider openai --model gpt-4o --at 2024-06-01T00:00:00Z"},
 	"prices validate": {"jevons prices validate --catalog negotiated.yaml"},
 	"prices unknown":  {"jevons prices unknown < events.jsonl", "jevons prices unknown --clickhouse 127.0.0.1:9000 --database jevons"},
+	"ingest": {
+		"jevons ingest --brokers 127.0.0.1:9092 --keys /etc/jevons/keys.json --http :4318 --grpc :4317",
+		"jevons ingest --keys keys.json --rate 5000 --burst 20000 --tls-cert cert.pem --tls-key key.pem",
+	},
+	"keys":        {"jevons keys create --tenant acme --keys /etc/jevons/keys.json", "jevons keys revoke --id jvk_1a2b3c4d --keys /etc/jevons/keys.json"},
+	"keys create": {"jevons keys create --tenant acme --keys /etc/jevons/keys.json"},
+	"keys list":   {"jevons keys list --tenant acme --keys /etc/jevons/keys.json"},
+	"keys revoke": {"jevons keys revoke --tenant acme --keys /etc/jevons/keys.json"},
+	"import": {
+		"jevons import --brokers 127.0.0.1:9092 history.ndjson",
+		"jevons import --format openai-usage --tenant acme usage-2025-*.json",
+	},
+	"report": {
+		"jevons report --from 2025-01-01 --to 2025-06-30 --by month",
+		"jevons report --tenant acme --from 2025-01-01 --to 2025-06-30 --by week --format html --out report.html",
+	},
+	"bench report": {"jevons bench report --clickhouse 127.0.0.1:9000 --rows 50000000"},
+	"bench ingest": {"jevons bench ingest --brokers 127.0.0.1:9092 --duration 10s --concurrency 32"},
 }
 
 // exampleText renders a command's examples for the end of its usage text.

@@ -32,6 +32,8 @@ func commands() []command {
 		{"import", "load past usage (schema-v1 NDJSON, OpenAI usage exports) through the event topic, once", runImport},
 		{"report", "answer the Jevons question for a slice: unit cost, usage, spend and why (text, JSON, HTML)", runReport},
 		{"alert", "evaluate alert rules (budget, threshold, spike, jevons) and notify; check validates rules", runAlert},
+		{"ingest", "serve the ingest gateway: HTTP events, OTLP traces and provider usage into Kafka", runIngest},
+		{"keys", "create, list and revoke the gateway's per-tenant API keys", runKeys},
 	}
 }
 

@@ -179,18 +179,36 @@ func TestEveryOptionalPartIsWiredToSecretsAndConfigMaps(t *testing.T) {
 	}
 	ingest := find[*appsv1.Deployment](t, objs, "jevons-ingest").Spec.Template.Spec.Containers[0]
 	alert := find[*appsv1.Deployment](t, objs, "jevons-alert").Spec.Template.Spec.Containers[0]
-	for name, c := range map[string]corev1.Container{"aggregator": agg, "migrate": migrate, "ingest": ingest, "alert": alert} {
-		for env, secret := range map[string]string{
-			"JEVONS_CLICKHOUSE_PASSWORD": "jevons-clickhouse", "JEVONS_KAFKA_SASL_PASSWORD": "jevons",
-		} {
-			e := envOf(c, env)
-			if e == nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != secret || e.ValueFrom.SecretKeyRef.Key != "password" {
-				t.Errorf("%s: %s is %+v, want Secret %s key password", name, env, e, secret)
-			}
+	fromSecret := func(name string, c corev1.Container, env, secret string) {
+		t.Helper()
+		e := envOf(c, env)
+		if e == nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != secret || e.ValueFrom.SecretKeyRef.Key != "password" {
+			t.Errorf("%s: %s is %+v, want Secret %s key password", name, env, e, secret)
 		}
+	}
+	for name, c := range map[string]corev1.Container{"aggregator": agg, "migrate": migrate, "alert": alert} {
+		fromSecret(name, c, "JEVONS_CLICKHOUSE_PASSWORD", "jevons-clickhouse")
+		if e := envOf(c, "JEVONS_CLICKHOUSE_TLS_CA"); e == nil || e.Value != "/etc/jevons/clickhouse-ca/ca.crt" {
+			t.Errorf("%s: JEVONS_CLICKHOUSE_TLS_CA %+v", name, e)
+		}
+	}
+	for name, c := range map[string]corev1.Container{"aggregator": agg, "ingest": ingest, "alert (leader election)": alert} {
+		fromSecret(name, c, "JEVONS_KAFKA_SASL_PASSWORD", "jevons")
 		if e := envOf(c, "JEVONS_KAFKA_TLS_CA"); e == nil || e.Value != "/etc/jevons/kafka-ca/ca.crt" {
 			t.Errorf("%s: JEVONS_KAFKA_TLS_CA %+v", name, e)
 		}
+	}
+	if e := envOf(migrate, "JEVONS_KAFKA_SASL_PASSWORD"); e != nil {
+		t.Errorf("migrate does not talk to Kafka but gets its password")
+	}
+	if e := envOf(ingest, "JEVONS_CLICKHOUSE_USER"); e != nil {
+		t.Errorf("ingest does not talk to ClickHouse but gets its user")
+	}
+	if !slices.Contains(ingest.Args, "--keys=/etc/jevons/keys/keys.yaml") {
+		t.Errorf("ingest args %q lack --keys", ingest.Args)
+	}
+	if e := envOf(alert, "JEVONS_BROKERS"); e == nil || e.Value != "jevons-kafka-bootstrap:9093" {
+		t.Errorf("two alert replicas need brokers for their election: %+v", e)
 	}
 	svc := find[*corev1.Service](t, objs, "jevons-ingest")
 	ports := map[string]int32{}
@@ -227,6 +245,10 @@ func TestExistingConfigMapsAreMountedByName(t *testing.T) {
 	}
 	if err := CheckReferences(objs, "prices", "rules"); err != nil {
 		t.Errorf("references: %v", err)
+	}
+	alert := find[*appsv1.Deployment](t, objs, "jevons-alert")
+	if alert.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || envOf(alert.Spec.Template.Spec.Containers[0], "JEVONS_BROKERS") != nil {
+		t.Errorf("one alert replica: strategy %s, want Recreate and no Kafka", alert.Spec.Strategy.Type)
 	}
 	agg := find[*appsv1.Deployment](t, objs, "jevons-aggregator").Spec.Template.Spec.Containers[0]
 	for _, arg := range []string{"--catalog=/etc/jevons/catalog/a.yaml", "--catalog=/etc/jevons/catalog/b.json"} {

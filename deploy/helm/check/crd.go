@@ -1,6 +1,7 @@
 package check
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
+	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/cel"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/schema/pruning"
 	"k8s.io/apiextensions-apiserver/pkg/apiserver/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +22,7 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilvalidation "k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -34,7 +37,7 @@ type crdVersion struct {
 	crd        string
 	structural *structuralschema.Structural
 	validator  validation.SchemaValidator
-	cel        bool
+	cel        *cel.Validator // nil when the schema has no CEL rules
 }
 
 // LoadCRDs reads every *.yaml file in dir as a CustomResourceDefinition (apiextensions.k8s.io/v1).
@@ -75,7 +78,8 @@ func LoadCRDs(dir string) (*CRDs, error) {
 				return nil, fmt.Errorf("%s %s: schema validator: %w", crd.Name, v.Name, err)
 			}
 			gvk := schema.GroupVersionKind{Group: crd.Spec.Group, Version: v.Name, Kind: crd.Spec.Names.Kind}
-			c.versions[gvk] = crdVersion{crd: crd.Name, structural: s, validator: val, cel: hasCEL(&internal)}
+			c.versions[gvk] = crdVersion{crd: crd.Name, structural: s, validator: val,
+				cel: cel.NewValidator(s, true, celconfig.PerCallLimit)}
 		}
 	}
 	return c, nil
@@ -97,11 +101,11 @@ func (c *CRDs) Known(obj map[string]any) bool {
 	return ok
 }
 
-// Validate checks one custom resource the way the API server does on create, short of
-// CEL rules (x-kubernetes-validations, not evaluated here): metadata decodes strictly into
-// ObjectMeta with a valid name, no field is unknown to the schema (the server would prune
-// it, or reject it under strict field validation), and the schema's types, enums, bounds and
-// required fields hold. Pod, volume claim and service specs that the Altinity CRDs leave
+// Validate checks one custom resource the way the API server does on create: metadata
+// decodes strictly into ObjectMeta with a valid name, no field is unknown to the schema (the
+// server would prune it, or reject it under strict field validation), the schema's types,
+// enums, bounds and required fields hold, and so do its CEL rules (x-kubernetes-validations),
+// run by the API server's own CEL validator. Pod, volume claim and service specs that the Altinity CRDs leave
 // open (x-kubernetes-preserve-unknown-fields) are decoded strictly into their core/v1 types.
 func (c *CRDs) Validate(obj map[string]any) error {
 	gvk := gvkOf(obj)
@@ -132,6 +136,12 @@ func (c *CRDs) Validate(obj map[string]any) error {
 	}
 	for _, fe := range validation.ValidateCustomResource(field.NewPath(""), obj, v.validator) {
 		errs = append(errs, errors.New(strings.TrimPrefix(fe.Error(), ".")))
+	}
+	if v.cel != nil {
+		celErrs, _ := v.cel.Validate(context.Background(), field.NewPath(""), v.structural, obj, nil, celconfig.RuntimeCELCostBudget)
+		for _, fe := range celErrs {
+			errs = append(errs, errors.New(strings.TrimPrefix(fe.Error(), ".")))
+		}
 	}
 	errs = append(errs, validateEmbeddedSpecs(obj)...)
 	if len(errs) > 0 {
@@ -168,29 +178,8 @@ func validateEmbeddedSpecs(obj map[string]any) []error {
 	return errs
 }
 
-func hasCEL(s *apiextensions.JSONSchemaProps) bool {
-	if s == nil {
-		return false
-	}
-	if len(s.XValidations) > 0 {
-		return true
-	}
-	for _, p := range s.Properties {
-		if hasCEL(&p) {
-			return true
-		}
-	}
-	if s.Items != nil && hasCEL(s.Items.Schema) {
-		return true
-	}
-	if s.AdditionalProperties != nil && hasCEL(s.AdditionalProperties.Schema) {
-		return true
-	}
-	return false
-}
-
-// HasCEL reports whether the CRD version of obj carries CEL rules, which Validate does not run.
-func (c *CRDs) HasCEL(obj map[string]any) bool { return c.versions[gvkOf(obj)].cel }
+// HasCEL reports whether the CRD version of obj carries CEL rules.
+func (c *CRDs) HasCEL(obj map[string]any) bool { return c.versions[gvkOf(obj)].cel != nil }
 
 // strictJSON decodes v (data from YAML) into out, failing on unknown or duplicate fields
 // and on case-insensitive matches, as the API server's strict decoding does.

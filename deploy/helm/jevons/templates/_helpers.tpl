@@ -99,12 +99,12 @@ MiB, rounded down. Fails on forms it does not know rather than guessing.
 {{- end }}
 
 {{/*
-Environment shared by every command: the ClickHouse credentials (names as read by
-`jevons aggregate` and `jevons migrate`: JEVONS_CLICKHOUSE_USER, JEVONS_CLICKHOUSE_PASSWORD),
-and the Kafka/ClickHouse security settings. The SASL and TLS variables are for flags that
-are not released yet (README.md): a command without those flags ignores them.
+Environment of the commands that connect to ClickHouse: the credentials (names as read by
+`jevons aggregate` and `jevons migrate`: JEVONS_CLICKHOUSE_USER, JEVONS_CLICKHOUSE_PASSWORD)
+and TLS. The TLS variables are for flags that are not released yet (README.md): a command
+without those flags ignores them.
 */}}
-{{- define "jevons.connectionEnv" -}}
+{{- define "jevons.clickhouseEnv" -}}
 {{- $ch := .Values.clickhouse }}
 {{- if and $ch.auth.existingSecret $ch.auth.usernameKey }}
 - name: JEVONS_CLICKHOUSE_USER
@@ -131,6 +131,13 @@ are not released yet (README.md): a command without those flags ignores them.
   value: /etc/jevons/clickhouse-ca/{{ $ch.tls.caKey }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+Environment of the commands that connect to Kafka: SASL/SCRAM and TLS, for flags that are
+not released yet (README.md): a command without those flags ignores them.
+*/}}
+{{- define "jevons.kafkaEnv" -}}
 {{- $k := .Values.kafka }}
 {{- if $k.sasl.enabled }}
 {{- if not $k.sasl.existingSecret }}
