@@ -14,6 +14,7 @@ var examples = map[string][]string{
 		"jevons aggregate --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --http :9464",
 		"JEVONS_BROKERS=kafka:9092 jevons aggregate --config aggregate.yaml",
 	},
+	"demo":    {"jevons demo --clickhouse 127.0.0.1:9000", "jevons demo --brokers 127.0.0.1:9092 --dir /tmp/jevons-demo", "jevons demo --down"},
 	"migrate": {"jevons migrate --clickhouse 127.0.0.1:9000 --database jevons"},
 	"bench":   {"jevons bench --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --events 1000000"},
 	"verify":  {"jevons verify --clickhouse 127.0.0.1:9000 --truth /tmp/truth.json"},
