@@ -2,6 +2,8 @@ package aggregate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -35,6 +37,8 @@ type Aggregator struct {
 	store *sink.Store
 	dlq   *kafka.Writer
 	ready atomic.Bool
+	stop  context.CancelCauseFunc // ends Run with an error of its own
+	parts int                     // input partitions at the last generation
 
 	// Listening, if set, receives the HTTP address once it listens.
 	Listening func(addr string)
@@ -50,11 +54,71 @@ func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Aggregator{cfg: cfg, log: log.Named("aggregate"), cat: cat, m: newMetrics()}, nil
+	a := &Aggregator{cfg: cfg, log: log.Named("aggregate"), cat: cat, m: newMetrics()}
+	fp, err := catalogFingerprint(cfg.Catalogs)
+	if err != nil {
+		return nil, err
+	}
+	a.m.catalog.WithLabelValues(fp).Set(1)
+	a.log.Info("price catalog", zap.String("fingerprint", fp), zap.Strings("overlays", cfg.Catalogs))
+	return a, nil
 }
 
-// Run consumes until ctx ends, then flushes what it owns and returns nil.
-func (a *Aggregator) Run(ctx context.Context) error {
+// catalogFingerprint names the prices a process uses: the build (whose
+// embedded catalog it carries) and the overlay files' contents. Replicas
+// that price with different catalogs (a rolling deploy of a new catalog)
+// write the states they own with different costs; /metrics shows each
+// replica's fingerprint so that a mix is visible.
+func catalogFingerprint(overlays []string) (string, error) {
+	h := sha256.New()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		fmt.Fprintln(h, bi.Main.Path, bi.Main.Version)
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				fmt.Fprintln(h, s.Key, s.Value)
+			}
+		}
+	}
+	for _, path := range overlays {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("fingerprint the price catalog: %w", err)
+		}
+		fmt.Fprintln(h, len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+// watchPartitions notes the input topic's partition count at each
+// generation and reports a change loudly: keyed producers' retries of
+// events sent before it may hash to another partition, where the duplicate
+// set cannot see the original.
+func (a *Aggregator) watchPartitions(ctx context.Context) {
+	n, err := topics.Partitions(ctx, kafka.TCP(a.cfg.Brokers...), a.cfg.Topic)
+	if err != nil {
+		return
+	}
+	if a.parts != 0 && n != a.parts {
+		a.m.partChanges.Inc()
+		a.log.Error("the input topic's partition count changed: for the dedup horizon after the change, a retry of an event sent before it "+
+			"may land in another partition and count twice; the dead-letter topic keeps its partition count, so source partitions now share DLQ partitions",
+			zap.Int("from", a.parts), zap.Int("to", n), zap.Duration("dedup_horizon", a.cfg.DedupHorizon))
+	}
+	a.parts = n
+	a.m.partitions.Set(float64(n))
+}
+
+// Run consumes until ctx ends, then flushes what it owns and returns nil;
+// or until a partition cannot continue exactly, then returns why.
+func (a *Aggregator) Run(ctx context.Context) (err error) {
+	ctx, a.stop = context.WithCancelCause(ctx)
+	defer func() {
+		if cause := context.Cause(ctx); errors.Is(cause, errNoCheckpoint) {
+			err = errors.Join(err, cause)
+		}
+		a.stop(nil)
+	}()
 	a.log.Info("starting", zap.Strings("brokers", a.cfg.Brokers), zap.String("topic", a.cfg.Topic),
 		zap.String("group", a.cfg.Group), zap.String("clickhouse", a.cfg.ClickHouse.Addr), zap.String("database", a.cfg.ClickHouse.Database))
 	if a.cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
@@ -63,9 +127,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		// batches stay bounded by MaxDirty and the horizons.
 		debug.SetMemoryLimit(a.cfg.MemoryLimit)
 	}
-	conn, err := a.connect(ctx)
-	if err != nil {
-		return err
+	conn, cerr := a.connect(ctx)
+	if cerr != nil {
+		return cerr
 	}
 	defer conn.Close()
 	a.store = sink.NewStore(conn, a.cfg.ClickHouse.Database, a.log.Named("sink"))
@@ -76,6 +140,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	if err := a.ensureDLQ(ctx); err != nil {
 		return err
 	}
+	a.checkTimestamps(ctx)
 	a.dlq = &kafka.Writer{
 		Addr: kafka.TCP(a.cfg.Brokers...), Topic: a.cfg.DLQTopic, Balancer: kafka.BalancerFunc(bySourcePartition),
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 5,
@@ -106,6 +171,13 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	err = g.Wait()
 	a.log.Info("stopped", zap.Error(err))
 	return err
+}
+
+// fail stops the aggregator with err as the reason Run returns.
+func (a *Aggregator) fail(err error) {
+	if a.stop != nil {
+		a.stop(err)
+	}
 }
 
 // connect opens ClickHouse and applies migrations, retrying while the
@@ -143,6 +215,30 @@ func (a *Aggregator) ensureDLQ(ctx context.Context) error {
 	})
 }
 
+// checkTimestamps reports what bounds the message timestamps of the input
+// topic. The max-future check compares event time with the message time;
+// only when the broker sets or bounds the message time does one host's
+// skewed clock stay unable to move a partition's event-time clock ahead.
+func (a *Aggregator) checkTimestamps(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	bound, typ, err := topics.TimestampBound(cctx, a.cfg.Brokers, a.cfg.Topic)
+	switch {
+	case err != nil:
+		a.log.Warn("could not read the input topic's timestamp settings; message times are trusted as sent", zap.Error(err))
+		a.m.clockAllowance.Set(-1)
+	case bound < 0:
+		a.log.Error("the input topic does not bound producer timestamps: one producer's skewed clock can move a partition's event-time clock ahead; "+
+			"set message.timestamp.type=CreateTime and message.timestamp.after.max.ms on the topic (Jevons creates topics with 5 minutes)",
+			zap.String("message.timestamp.type", typ))
+		a.m.clockAllowance.Set(-1)
+	default:
+		a.log.Info("the broker bounds producer timestamps: event time can run ahead of the broker's clock by at most this plus max-future",
+			zap.Duration("message.timestamp.after.max", bound), zap.Duration("max-future", a.cfg.MaxFuture))
+		a.m.clockAllowance.Set(bound.Seconds())
+	}
+}
+
 func (a *Aggregator) httpServer() (*http.Server, net.Listener, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(a.m.reg, promhttp.HandlerOpts{}))
@@ -173,7 +269,11 @@ func (a *Aggregator) consume(ctx context.Context) error {
 	errLog := a.log.Named("kafka")
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: a.cfg.Group, Brokers: a.cfg.Brokers, Topics: []string{a.cfg.Topic},
-		StartOffset: kafka.FirstOffset, SessionTimeout: a.cfg.SessionTimeout, RebalanceTimeout: a.cfg.SessionTimeout,
+		StartOffset: kafka.FirstOffset, SessionTimeout: a.cfg.SessionTimeout,
+		// A member rejoins only after its partitions' final flushes, which may
+		// take the shutdown timeout: the rebalance waits for them, so a new
+		// owner never reads a checkpoint or DLQ tail the old one is still writing.
+		RebalanceTimeout:  a.cfg.ShutdownTimeout + a.cfg.SessionTimeout,
 		HeartbeatInterval: a.cfg.SessionTimeout / 5, JoinGroupBackoff: time.Second, WatchPartitionChanges: true,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { errLog.Warn(fmt.Sprintf(msg, args...)) }),
 	})
@@ -200,6 +300,7 @@ func (a *Aggregator) consume(ctx context.Context) error {
 			continue
 		}
 		a.ready.Store(true)
+		a.watchPartitions(ctx)
 		var ids []int
 		for _, as := range gen.Assignments[a.cfg.Topic] {
 			ids = append(ids, as.ID)

@@ -30,12 +30,10 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 				keys = append(keys, sink.TaskKey{Window: k.window, Tenant: k.tenant, TaskID: k.taskID})
 			}
 		}
-		for len(keys) > 0 {
-			chunk := keys[:min(len(keys), 1000)]
-			keys = keys[len(chunk):]
-			rows, err := st.LoadTasks(ctx, p.id, noTime, chunk)
+		if len(keys) > 0 { // the store sends them in chunks of bounded bytes
+			rows, err := st.LoadTasks(ctx, p.id, noTime, keys)
 			if err != nil {
-				return fmt.Errorf("load late task windows: %w", err)
+				return fmt.Errorf("load late task states: %w", err)
 			}
 			for i := range rows {
 				if s := taskFromRow(&rows[i]); p.tasks[s.key] == nil {
@@ -45,7 +43,11 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 			}
 		}
 		for i := range p.coldTasks {
-			p.applyTask(p.coldTaskKey(&p.coldTasks[i]), &p.coldTasks[i])
+			// A task reloaded after eviction or a restart is still running:
+			// the observer sees these events too, one flush later.
+			if k := p.coldTaskKey(&p.coldTasks[i]); p.applyTask(k, &p.coldTasks[i]) && p.cfg.Observer != nil {
+				p.observe(k, &p.coldTasks[i])
+			}
 		}
 		p.coldTasks = p.coldTasks[:0]
 	}
@@ -58,17 +60,20 @@ func (p *partition) resolveColdUsage(ctx context.Context, st store, r *usageRes)
 	if len(r.cold) == 0 {
 		return nil
 	}
-	var windows []int64
+	var keys []sink.UsageKey // only the keys needed: a late event's window may hold many
+	seen := map[usageKey]bool{}
 	for i := range r.cold {
 		e := &r.cold[i]
-		if k := r.key(e.time, e.ev); r.states[k] == nil {
-			windows = append(windows, k.window)
+		if k := r.key(e.time, e.ev); r.states[k] == nil && !seen[k] {
+			seen[k] = true
+			keys = append(keys, sink.UsageKey{Window: k.window, Tenant: k.tenant, App: k.app, TaskType: k.taskType,
+				Provider: k.provider, Model: k.model, Operation: k.operation, Status: k.status})
 		}
 	}
-	if len(windows) > 0 {
-		rows, err := st.LoadUsage(ctx, r.table, p.id, noTime, windows)
+	if len(keys) > 0 {
+		rows, err := st.LoadUsage(ctx, r.table, p.id, noTime, keys)
 		if err != nil {
-			return fmt.Errorf("load late %s windows: %w", r.table, err)
+			return fmt.Errorf("load late %s states: %w", r.table, err)
 		}
 		r.load(rows)
 	}
@@ -103,14 +108,42 @@ func (p *partition) evictTasks() {
 		}
 		if s.done || p.cycle-s.touched >= taskIdleFlushes {
 			delete(p.tasks, k)
-			set := p.evicted[k.window]
-			if set == nil {
-				set = map[[2]uint64]struct{}{}
-				p.evicted[k.window] = set
-			}
-			set[p.taskHash(k)] = struct{}{}
+			p.noteEvicted(k)
 		}
 	}
+}
+
+// evictedTasks remembers the tasks of one open window that left memory, so
+// that a later event loads the stored state instead of starting from zero.
+// Past maxEvictedHashes per partition a window keeps no hashes: every task
+// of it not in memory is then loaded first (exact, and bounded; a task
+// never stored costs a load that finds nothing).
+type evictedTasks struct {
+	hashes map[[2]uint64]struct{}
+	all    bool
+}
+
+const maxEvictedHashes = 100_000
+
+func (p *partition) noteEvicted(k taskKey) {
+	if k.window <= p.coldTasksUpTo {
+		return // cold on a miss already
+	}
+	set := p.evicted[k.window]
+	if set == nil {
+		set = &evictedTasks{hashes: map[[2]uint64]struct{}{}}
+		p.evicted[k.window] = set
+	}
+	if set.all {
+		return
+	}
+	if p.evictedN >= maxEvictedHashes {
+		p.evictedN -= len(set.hashes)
+		set.hashes, set.all = nil, true
+		return
+	}
+	set.hashes[p.taskHash(k)] = struct{}{}
+	p.evictedN++
 }
 
 func (p *partition) taskHash(k taskKey) [2]uint64 {
@@ -127,16 +160,28 @@ func (p *partition) taskHash(k taskKey) [2]uint64 {
 }
 
 func (p *partition) wasEvicted(k taskKey) bool {
-	set := p.evicted[k.window]
-	if set == nil || p.tasks[k] != nil {
+	if p.tasks[k] != nil {
 		return false
 	}
-	_, ok := set[p.taskHash(k)]
+	if k.window <= p.coldTasksUpTo {
+		return true
+	}
+	set := p.evicted[k.window]
+	if set == nil {
+		return false
+	}
+	if set.all {
+		return true
+	}
+	_, ok := set.hashes[p.taskHash(k)]
 	return ok
 }
 
 func (p *partition) unevict(k taskKey) {
-	if set := p.evicted[k.window]; set != nil {
-		delete(set, p.taskHash(k))
+	if set := p.evicted[k.window]; set != nil && !set.all {
+		if _, ok := set.hashes[p.taskHash(k)]; ok {
+			delete(set.hashes, p.taskHash(k))
+			p.evictedN--
+		}
 	}
 }

@@ -22,6 +22,7 @@ type Config struct {
 	CorrectionHorizon time.Duration // older events are dead-lettered, default 35 days
 	MaxFuture         time.Duration // events further ahead of their message are dead-lettered, default 5m
 	DedupHorizon      time.Duration // duplicates within it count once, default 10m
+	DedupMaxEntries   int           // duplicate-set entries per partition at most, default 200,000
 	ReferenceDate     time.Time     // reference prices; zero: each model's first known price
 
 	FlushInterval   time.Duration // wall time between flushes of a busy partition, default 2s
@@ -31,17 +32,26 @@ type Config struct {
 	ShutdownTimeout time.Duration // wall time for the final flush, default 30s
 	SessionTimeout  time.Duration // consumer group session, default 10s
 
+	ResetFrom string // a partition consumed before but without a checkpoint: "" refuses, ResetEarliest, ResetCommitted
+
 	HTTPAddr   string // serves /metrics, /healthz, /readyz when set
 	ClickHouse sink.Config
 	Catalogs   []string // price catalog overlays
+	Observer   Observer // sees each event applied to its task state (stream alerting); nil: none
 }
+
+// What a partition without a checkpoint but consumed before starts from.
+const (
+	ResetEarliest  = "earliest"  // its first offset: recount it exactly (stored states are loaded; their versions skip what they hold)
+	ResetCommitted = "committed" // the committed Kafka offset: duplicates of earlier events may count twice
+)
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{
 		Brokers: []string{"127.0.0.1:9092"}, Topic: emit.DefaultTopic, Group: "jevons-aggregate",
 		Window: time.Minute, TaskWindow: time.Hour, AllowedLateness: 2 * time.Minute,
-		CorrectionHorizon: 35 * 24 * time.Hour, MaxFuture: 5 * time.Minute, DedupHorizon: 10 * time.Minute,
+		CorrectionHorizon: 35 * 24 * time.Hour, MaxFuture: 5 * time.Minute, DedupHorizon: 10 * time.Minute, DedupMaxEntries: 200_000,
 		FlushInterval: 2 * time.Second, IdleFlush: 10 * time.Second, MaxDirty: 20_000, MemoryLimit: 384 << 20,
 		ShutdownTimeout: 30 * time.Second, SessionTimeout: 10 * time.Second,
 		ClickHouse: sink.DefaultConfig(),
@@ -64,9 +74,16 @@ func (c *Config) Validate() error {
 	if c.DLQTopic == c.Topic {
 		bad("dlq topic must differ from the input topic")
 	}
-	for name, d := range map[string]time.Duration{"window": c.Window, "task-window": c.TaskWindow} {
-		if d < time.Second || d > 24*time.Hour || (24*time.Hour)%d != 0 {
-			bad("%s: want a divisor of 24h of at least 1s, got %v", name, d)
+	// Window starts are stored as DateTime (whole seconds): a window that is
+	// not whole seconds would come back from ClickHouse under another key.
+	// Task windows are whole minutes, as the task views read them.
+	for _, w := range []struct {
+		name     string
+		d, unit  time.Duration
+		unitName string
+	}{{"window", c.Window, time.Second, "second"}, {"task-window", c.TaskWindow, time.Minute, "minute"}} {
+		if w.d < w.unit || w.d > 24*time.Hour || w.d%w.unit != 0 || (24*time.Hour)%w.d != 0 {
+			bad("%s: want whole %ss dividing 24h (e.g. 1m, 1h), got %v", w.name, w.unitName, w.d)
 		}
 	}
 	if c.AllowedLateness < 0 || c.DedupHorizon < 0 || c.MaxFuture < 0 {
@@ -80,6 +97,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxDirty < 1 {
 		bad("max-dirty must be >= 1")
+	}
+	if c.ResetFrom != "" && c.ResetFrom != ResetEarliest && c.ResetFrom != ResetCommitted {
+		bad("reset-from: want %q or %q, got %q", ResetEarliest, ResetCommitted, c.ResetFrom)
+	}
+	if c.DedupMaxEntries < 1000 {
+		bad("dedup-max-entries must be >= 1000, got %d", c.DedupMaxEntries)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		errs = append(errs, err)

@@ -3,11 +3,12 @@ package aggregate
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
 func TestDedupRecognisesDuplicatesWithinTheHorizon(t *testing.T) {
-	d := newDedupSet()
+	d := newDedupSet(4000)  // entries also match within 1000 messages
 	const horizon = 600_000 // 10 minutes
 	if d.admit("acme", "e1", 1_000_000, horizon, 0) {
 		t.Fatal("first delivery called a duplicate")
@@ -18,8 +19,11 @@ func TestDedupRecognisesDuplicatesWithinTheHorizon(t *testing.T) {
 	if d.admit("other", "e1", 1_000_000+horizon, horizon, 2) {
 		t.Fatal("the same event id of another tenant was called a duplicate")
 	}
-	if d.admit("acme", "e1", 1_000_001+horizon, horizon, 3) {
-		t.Fatal("a delivery beyond the horizon was called a duplicate")
+	if !d.admit("acme", "e1", 1_000_001+horizon, horizon, 999) {
+		t.Fatal("a delivery beyond the horizon but 999 messages behind its original was not recognised")
+	}
+	if d.admit("acme", "e1", 1_000_001+horizon, horizon, 1001) {
+		t.Fatal("a delivery beyond the horizon and 1001 messages behind was called a duplicate")
 	}
 }
 
@@ -42,7 +46,7 @@ func TestDedupReplayDecidesLikeTheLiveRun(t *testing.T) {
 		stream = append(stream, m)
 	}
 	const horizon = 30_000
-	live := newDedupSet()
+	live := newDedupSet(8000) // a retry matches within 2000 messages or the horizon
 	var liveDup []bool
 	maxTime := int64(noTime)
 	var replayFrom, replayClock int64
@@ -52,13 +56,13 @@ func TestDedupReplayDecidesLikeTheLiveRun(t *testing.T) {
 		maxTime = max(maxTime, m.time)
 		liveDup = append(liveDup, live.admit("t", m.id, maxTime, horizon, int64(i)))
 		if i == cut-1 {
-			replayFrom, replayClock, haveCheckpoint = live.evict(maxTime, horizon)
+			replayFrom, replayClock, haveCheckpoint = live.evict(maxTime, horizon, int64(i+1))
 		}
 	}
 	if !haveCheckpoint || replayFrom >= int64(cut) {
 		t.Fatalf("replay start %d at cut %d", replayFrom, cut)
 	}
-	re := newDedupSet()
+	re := newDedupSet(8000)
 	maxTime = replayClock
 	for i := int(replayFrom); i < len(stream); i++ {
 		m := stream[i]
@@ -68,4 +72,29 @@ func TestDedupReplayDecidesLikeTheLiveRun(t *testing.T) {
 			t.Fatalf("message %d: replay says duplicate=%v, live said %v", i, dup, liveDup[i])
 		}
 	}
+}
+
+// BenchmarkDedupBytesPerEntry measures the duplicate set's memory from the
+// heap: bytes per entry with 200,000 entries (the default maximum).
+func BenchmarkDedupBytesPerEntry(b *testing.B) {
+	const n = 200_000
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("01J9ZK3Q8R6W1M2N%010d", i)
+	}
+	var perEntry float64
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		d := newDedupSet(n)
+		for i, id := range ids {
+			d.admit("tenant-01", id, int64(i), 600_000, int64(i))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perEntry = float64(after.HeapAlloc-before.HeapAlloc) / float64(d.len())
+		runtime.KeepAlive(d)
+	}
+	b.ReportMetric(perEntry, "bytes/entry")
 }

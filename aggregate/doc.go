@@ -66,28 +66,46 @@
 //     by (2): its rows carry their versions.
 //  3. Duplicate decisions are a pure function of the message sequence from
 //     replay_from: an entry matches while its insertion clock is within the
-//     horizon of the current clock, entries are evicted only when they can
-//     never match again, and replay restores the clock at replay_from. So a
-//     replay decides every message at or above flushed_through as the first
-//     run did. Dead-letter and too-old/future checks use only the message
-//     (its event time against its Kafka timestamp), never the wall clock.
+//     horizon of the current clock or its offset is within DedupMaxEntries/4
+//     messages, entries leave only when they can never match again or, past
+//     DedupMaxEntries, oldest first at an admission (both functions of the
+//     sequence), the replay start is the oldest entry kept, and replay
+//     restores the clock at replay_from. So a replay decides every message
+//     at or above flushed_through as the first run did. Dead-letter and
+//     too-old/future checks use only the message (its event time against
+//     its Kafka timestamp), never the wall clock; the broker bounds how far
+//     ahead of its clock a producer's timestamp may be.
 //  4. No state is written with a lower version than one stored: a key's
 //     state is written only by its partition's owner, starting from the
 //     stored state, and versions are offsets, which only grow. A zombie
 //     owner writes the same deterministic states, so it cannot lower one.
-//  5. Dead letters are written before the checkpoint; on restart the owner
-//     reads the tail of its dead-letter partition (the DLQ has the input
-//     topic's partition count and source partition p writes to partition
-//     p mod n) and does not resend offsets already there.
+//  5. Dead letters are written before the checkpoint, in offset order, one
+//     produce request per chunk, so what landed of a partition's dead
+//     letters is a prefix. On restart, and after a failed write, the owner
+//     reads its dead-letter partition back from the end until it finds its
+//     last dead letter (the DLQ has the input topic's partition count and
+//     source partition p writes to partition p mod n) and does not resend
+//     offsets already there. The rebalance waits for the old owner's final
+//     flush (rebalance timeout = shutdown timeout + session timeout).
 //
 // # Memory
 //
-// Memory holds: the duplicate set (about 60 bytes per event within the
-// dedup horizon of event time, so it grows with the event rate times the
-// horizon), usage states of open windows (a few per dimension combination),
-// task states of open task windows (evicted when done or idle and reloaded
-// on demand; their 16-byte hashes stay until the window closes), and at most
-// MaxDirty changed states per partition plus one flush in flight. Kafka
-// fetch buffers are bounded by the reader queue. A soft Go memory limit
-// (--memory-limit-mib) keeps the heap from doubling.
+// Memory is bounded by configuration, whatever the arrival order (a
+// backfill of history in random order included). It holds:
+//   - the duplicate set: at most DedupMaxEntries entries per partition,
+//     about 85 bytes each measured from the heap (BenchmarkDedupBytesPerEntry;
+//     a map entry of a 16-byte hash and its insertion, plus its place in the
+//     eviction queue), so 200,000 entries cost about 17 MiB per owned
+//     partition;
+//   - usage states of open windows (per dimension combination, one per
+//     minute and one per day) and task states of open task windows (evicted
+//     when done or idle, reloaded by key on demand); late states leave
+//     memory after their flush;
+//   - at most 100,000 16-byte hashes of evicted tasks per partition; past
+//     that, a window loads every task not in memory by key;
+//   - at most MaxDirty changed states per partition plus one flush in
+//     flight.
+//
+// Kafka fetch buffers are bounded by the reader queue. A soft Go memory
+// limit (--memory-limit-mib) keeps the heap from doubling.
 package aggregate

@@ -57,7 +57,7 @@ type env struct {
 	logs             string
 }
 
-func newEnv(t *testing.T, partitions int, exclusive bool) *env {
+func newEnv(t *testing.T, partitions int, exclusive bool, topicConfig ...kafka.ConfigEntry) *env {
 	t.Helper()
 	if exclusive {
 		itest.Lock(t, true)
@@ -67,7 +67,7 @@ func newEnv(t *testing.T, partitions int, exclusive bool) *env {
 	e.topic, e.group, e.db = "jevons."+name, name, name
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, []string{e.kafka}, e.topic, partitions, 1); err != nil {
+	if err := topics.Ensure(ctx, []string{e.kafka}, e.topic, partitions, 1, append(topics.EventTopicConfig(), topicConfig...)...); err != nil {
 		t.Fatal(err)
 	}
 	cfg := sink.DefaultConfig()

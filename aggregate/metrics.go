@@ -22,6 +22,14 @@ type metrics struct {
 	openStates *prometheus.GaugeVec
 	dedupSize  *prometheus.GaugeVec
 	flushes    prometheus.Counter
+
+	dedupEarly     prometheus.Counter
+	partitions     prometheus.Gauge
+	partChanges    prometheus.Counter
+	catalog        *prometheus.GaugeVec
+	overflows      prometheus.Counter
+	clockAllowance prometheus.Gauge
+	clock          *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -53,7 +61,34 @@ func newMetrics() *metrics {
 		flushes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jevons_aggregate_flushes_total", Help: "Partition flushes made durable.",
 		}),
+		dedupEarly: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jevons_aggregate_dedup_early_evictions_total",
+			Help: "Duplicate-set entries dropped before their horizon ended because a partition held dedup-max-entries (a backfill or a stalled clock): a retry of such an event counts twice.",
+		}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_input_partitions", Help: "Partitions of the input topic at the last consumer group generation.",
+		}),
+		partChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jevons_aggregate_partition_count_changes_total",
+			Help: "Changes of the input topic's partition count seen: for a dedup horizon afterwards, a retry of an event sent before the change can land in another partition and count twice.",
+		}),
+		catalog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_catalog_info",
+			Help: "1 for the price catalog this process prices with (sha256 prefix of its providers, models and prices); replicas with different fingerprints write different costs.",
+		}, []string{"fingerprint"}),
+		overflows: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jevons_aggregate_overflow_total",
+			Help: "Late corrections left out of a stored state because a sum would pass its column's maximum (events that would overflow an in-memory state are dead-lettered instead).",
+		}),
+		clockAllowance: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_producer_clock_allowance_seconds",
+			Help: "How far ahead of the broker's clock the input topic lets a producer's timestamps run (message.timestamp.after.max.ms); -1: unbounded, a skewed producer can move the event-time clock.",
+		}),
+		clock: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_event_clock_seconds", Help: "A partition's event-time clock (newest event time counted), unix seconds.",
+		}, []string{"partition"}),
 	}
+	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly, m.partitions, m.partChanges, m.catalog, m.overflows)
 	m.reg.MustRegister(m.outcomes, m.lag, m.flushTime, m.rows, m.chErrors, m.openStates, m.dedupSize, m.flushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, n := range outcomeNames {
@@ -62,20 +97,42 @@ func newMetrics() *metrics {
 	return m
 }
 
+// published is what a partition has moved to the registry so far.
+type published struct {
+	counts     [numOutcomes]int64
+	dedupEarly int64
+	overflowed int64
+}
+
 // publish moves a partition's local counts and gauges to the registry.
-func (m *metrics) publish(p *partition, published *[numOutcomes]int64) {
+func (m *metrics) publish(p *partition, pub *published) {
 	for i, n := range p.counts {
-		if d := n - published[i]; d > 0 {
+		if d := n - pub.counts[i]; d > 0 {
 			m.outcomes.WithLabelValues(outcomeNames[i]).Add(float64(d))
 		}
 	}
-	*published = p.counts
+	pub.counts = p.counts
+	if d := p.dedup.early - pub.dedupEarly; d > 0 {
+		m.dedupEarly.Add(float64(d))
+	}
+	pub.dedupEarly = p.dedup.early
+	over := p.overflowed
+	for i := range p.usage {
+		over += p.usage[i].overflowed
+	}
+	if d := over - pub.overflowed; d > 0 {
+		m.overflows.Add(float64(d))
+	}
+	pub.overflowed = over
 	id := strconv.Itoa(int(p.id))
 	for i := range p.usage {
 		m.openStates.WithLabelValues(p.usage[i].table, id).Set(float64(len(p.usage[i].states)))
 	}
 	m.openStates.WithLabelValues(sink.TaskTable, id).Set(float64(len(p.tasks)))
 	m.dedupSize.WithLabelValues(id).Set(float64(p.dedup.len()))
+	if p.maxTime != noTime {
+		m.clock.WithLabelValues(id).Set(float64(p.maxTime) / 1000)
+	}
 }
 
 func (m *metrics) forget(partition uint32) {
@@ -85,6 +142,7 @@ func (m *metrics) forget(partition uint32) {
 		m.openStates.DeleteLabelValues(t, id)
 	}
 	m.dedupSize.DeleteLabelValues(id)
+	m.clock.DeleteLabelValues(id)
 }
 
 func (m *metrics) observeInsert(table string, rows int, _ time.Duration) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"strconv"
 	"time"
 
@@ -31,7 +32,7 @@ var outcomeNames = [numOutcomes]string{"aggregated", "duplicate", "late_correcte
 
 // store loads stored states; sink.Store implements it on ClickHouse.
 type store interface {
-	LoadUsage(ctx context.Context, table string, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error)
+	LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []sink.UsageKey) ([]schemas.UsageRow, error)
 	LoadTasks(ctx context.Context, partition uint32, from int64, keys []sink.TaskKey) ([]schemas.TaskRow, error)
 }
 
@@ -58,6 +59,7 @@ type partition struct {
 	next           int64 // next offset to process
 	flushedThrough int64 // below: inside stored rows (from the checkpoint)
 	dlqThrough     int64 // at or below: already in the dead-letter topic
+	dlqRecheck     bool  // a dead-letter write failed: what landed is read back before the next
 	active         bool  // stored open windows loaded
 
 	dedup                *dedupSet
@@ -65,13 +67,41 @@ type partition struct {
 	tasks                map[taskKey]*taskState
 	taskFloor            int64 // task windows >= floor: memory is authoritative
 	dirtyTasks           []*taskState
-	evicted              map[int64]map[[2]uint64]struct{} // task window -> tasks evicted while it is open
+	evicted              map[int64]*evictedTasks // task window -> tasks evicted while it is open
+	evictedN             int                     // hashes in evicted
+	coldTasksUpTo        int64                   // task windows up to this start may hold stored states not in memory (after a restart)
 	taskSeed1, taskSeed2 maphash.Seed
 	cycle                int64    // flushes so far
 	coldTasks            []priced // events of evicted or closed task states, waiting for the stored state
 	dlq                  []deadLetter
 
-	counts [numOutcomes]int64
+	counts     [numOutcomes]int64
+	largest    uint64 // no state in memory has a sum above this
+	overflowed int64  // late corrections left out of a state they would overflow
+
+	obs      TaskObservation // reused for cfg.Observer
+	obsOwner uint64
+}
+
+// overflowGuard: while every sum in memory stays below it, no event (at
+// most 6e9 tokens and its cost) can overflow a state, so process checks
+// states only beyond it.
+const overflowGuard = math.MaxInt64 / 2
+
+// fits reports whether every in-memory state the event goes to can take it.
+func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
+	for i := range p.usage {
+		r := &p.usage[i]
+		if k := r.key(e.time, e.ev); k.window >= r.floor {
+			if s := r.states[k]; s != nil && !s.sums.fits(e) {
+				return false
+			}
+		}
+	}
+	if s := p.tasks[tk]; !coldTask && s != nil && !s.sums.fits(e) {
+		return false
+	}
+	return true
 }
 
 func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
@@ -79,9 +109,9 @@ func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 		id: id, cfg: cfg, cat: cat,
 		twin:     cfg.TaskWindow.Milliseconds(),
 		lateness: cfg.AllowedLateness.Milliseconds(), horizon: cfg.DedupHorizon.Milliseconds(),
-		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(), dec: schemas.Decoder{Shared: true},
+		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(cfg.DedupMaxEntries), dec: schemas.Decoder{Shared: true},
 		usage: resolutions(cfg), tasks: map[taskKey]*taskState{}, taskFloor: noTime,
-		evicted: map[int64]map[[2]uint64]struct{}{}, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
+		evicted: map[int64]*evictedTasks{}, coldTasksUpTo: noTime, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
 	}
 }
 
@@ -102,7 +132,7 @@ func (p *partition) replaying(offset int64) bool { return offset < p.flushedThro
 
 // activate loads the stored states of windows that may still change, so
 // that memory continues from what is stored rather than from zero.
-func (p *partition) activate(ctx context.Context, st store) error {
+func (p *partition) activate(ctx context.Context, st store, now time.Time) error {
 	for i := range p.usage {
 		r := &p.usage[i]
 		r.floor = floorFor(p.maxTime, p.lateness, r.size)
@@ -112,15 +142,14 @@ func (p *partition) activate(ctx context.Context, st store) error {
 		}
 		r.load(rows)
 	}
+	// Task states are not loaded here: open task windows can hold many
+	// tasks. Until those windows close, a task not in memory is loaded by
+	// key before its event is applied. Rows of a flush that landed without
+	// its checkpoint can lie ahead of the clock, up to the broker's bound on
+	// event time: the wall clock bounds that range (it decides only what is
+	// loaded, never what is counted).
 	p.taskFloor = floorFor(p.maxTime, p.lateness, p.twin)
-	trows, err := st.LoadTasks(ctx, p.id, p.taskFloor, nil)
-	if err != nil {
-		return err
-	}
-	for i := range trows {
-		s := taskFromRow(&trows[i])
-		p.tasks[s.key] = s
-	}
+	p.coldTasksUpTo = windowStart(max(p.maxTime, now.UnixMilli()+time.Hour.Milliseconds()+p.cfg.MaxFuture.Milliseconds()), p.twin)
 	p.active = true
 	return nil
 }
@@ -190,19 +219,27 @@ func (p *partition) process(m *kafka.Message) outcome {
 		cp := *ev // the decoder's event is reused; a deferred event keeps a copy
 		e.ev = &cp
 	}
+	if p.largest > overflowGuard-uint64(max(e.cost, e.refCost, 6*schemas.MaxTokens)) && !p.fits(&e, tk, coldTask) {
+		return p.deadLetter(m, "adding this event would take a usage or task state's sums past their columns' maximum (Int64 nano-dollars)")
+	}
 	applied := false
 	for i := range p.usage {
 		r := &p.usage[i]
 		if k := r.key(t, e.ev); k.window < r.floor {
 			r.cold = append(r.cold, e)
-		} else {
-			applied = r.apply(k, &e) || applied
+		} else if r.apply(k, &e) {
+			applied = true
+			p.largest = max(p.largest, r.states[k].sums.largest())
 		}
 	}
 	if coldTask {
 		p.coldTasks = append(p.coldTasks, e)
 	} else {
-		applied = p.applyTask(tk, &e) || applied
+		taskApplied := p.applyTask(tk, &e)
+		if taskApplied && p.cfg.Observer != nil {
+			p.observe(tk, &e)
+		}
+		applied = taskApplied || applied
 	}
 	switch {
 	case late:
@@ -223,7 +260,12 @@ func (p *partition) applyTask(k taskKey, e *priced) bool {
 	} else if s.version >= e.offset {
 		return false
 	}
+	if !s.sums.fits(e) { // a late correction onto a reloaded state (in memory, process checked first)
+		p.overflowed++
+		return false
+	}
 	s.add(e)
+	p.largest = max(p.largest, s.sums.largest())
 	s.touched = p.cycle
 	if !s.dirty {
 		s.dirty = true
@@ -268,6 +310,8 @@ type flushBatch struct {
 	tasks      []schemas.TaskRow
 	checkpoint schemas.Checkpoint
 	dlq        []deadLetter
+	dlqRecheck bool                  // an earlier write of these dead letters may have landed in part
+	dlqWritten bool                  // set by the flush once they are in the DLQ
 	usageSt    [numRes][]*usageState // the states the rows were taken from
 	taskSt     []*taskState
 }
@@ -280,7 +324,7 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	if p.cold() > 0 {
 		return nil, errors.New("snapshot with unresolved late events")
 	}
-	b := &flushBatch{dlq: p.dlq, tasks: make([]schemas.TaskRow, len(p.dirtyTasks)), taskSt: p.dirtyTasks}
+	b := &flushBatch{dlq: p.dlq, dlqRecheck: p.dlqRecheck, tasks: make([]schemas.TaskRow, len(p.dirtyTasks)), taskSt: p.dirtyTasks}
 	for i := range p.usage {
 		r := &p.usage[i]
 		b.usage[i].Table = r.table
@@ -292,7 +336,7 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	}
 	p.dirtyTasks = make([]*taskState, 0, cap(p.dirtyTasks))
 	p.dlq = nil
-	replayFrom, replayClock, ok := p.dedup.evict(p.maxTime, p.horizon)
+	replayFrom, replayClock, ok := p.dedup.evict(p.maxTime, p.horizon, p.next)
 	if !ok {
 		replayFrom, replayClock = p.next, p.maxTime
 	}
@@ -304,9 +348,16 @@ func (p *partition) snapshot() (*flushBatch, error) {
 }
 
 // unflushed returns a snapshot that could not be made durable: its states
-// are dirty again, so the next flush writes them. (Its dead letters may
-// have been written; the restart logic finds them in the topic's tail.)
+// are dirty again, so the next flush writes them, and so are its dead
+// letters unless they landed (if they may have landed in part, the next
+// write reads the DLQ back first).
 func (p *partition) unflushed(b *flushBatch) {
+	if b.dlqWritten {
+		p.dlqThrough = max(p.dlqThrough, b.dlq[len(b.dlq)-1].msg.Offset)
+	} else if len(b.dlq) > 0 {
+		p.dlq = append(b.dlq, p.dlq...)
+		p.dlqRecheck = true
+	}
 	for i := range p.usage {
 		p.usage[i].unflushed(b.usageSt[i])
 	}
@@ -330,12 +381,14 @@ func (p *partition) flushed(b *flushBatch) {
 	}
 	if n := len(b.dlq); n > 0 {
 		p.dlqThrough = max(p.dlqThrough, b.dlq[n-1].msg.Offset)
+		p.dlqRecheck = false
 	}
 	p.flushedThrough = b.checkpoint.FlushedThrough
 	if tf := floorFor(p.maxTime, p.lateness, p.twin); tf > p.taskFloor {
 		p.taskFloor = tf
-		for w := range p.evicted {
+		for w, set := range p.evicted {
 			if w < tf {
+				p.evictedN -= len(set.hashes)
 				delete(p.evicted, w)
 			}
 		}

@@ -24,20 +24,28 @@ type memStore struct {
 	tasks map[taskKey]schemas.TaskRow
 	ckpt  *schemas.Checkpoint
 	dlq   map[int64]int // dead letters written per source offset
+
+	loadedUsage    int // keys asked for by late loads
+	wholeTaskLoads int // task loads by window, not by key
 }
 
 func newMemStore() *memStore {
 	return &memStore{usage: map[string]map[usageKey]schemas.UsageRow{sink.UsageTable: {}, sink.UsageDailyTable: {}}, tasks: map[taskKey]schemas.TaskRow{}, dlq: map[int64]int{}}
 }
 
-func (m *memStore) LoadUsage(_ context.Context, table string, _ uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
-	want := map[int64]bool{}
-	for _, w := range windows {
-		want[w] = true
-	}
+func (m *memStore) LoadUsage(_ context.Context, table string, _ uint32, from int64, keys []sink.UsageKey) ([]schemas.UsageRow, error) {
 	var out []schemas.UsageRow
+	m.loadedUsage += len(keys)
+	if len(keys) > 0 {
+		for _, k := range keys {
+			if r, ok := m.usage[table][usageKey{k.Window, k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}]; ok {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
 	for k, r := range m.usage[table] {
-		if (len(windows) > 0 && want[k.window]) || (len(windows) == 0 && k.window >= from) {
+		if k.window >= from {
 			out = append(out, r)
 		}
 	}
@@ -54,6 +62,7 @@ func (m *memStore) LoadTasks(_ context.Context, _ uint32, from int64, keys []sin
 		}
 		return out, nil
 	}
+	m.wholeTaskLoads++
 	for k, r := range m.tasks {
 		if k.window >= from {
 			out = append(out, r)
@@ -194,7 +203,7 @@ func run(t *testing.T, msgs []kafka.Message, flushEvery int, crashes map[int]boo
 		}
 		m := msgs[off]
 		if !p.active && !p.replaying(m.Offset) {
-			if err := p.activate(ctx, st); err != nil {
+			if err := p.activate(ctx, st, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -26,7 +26,10 @@ type usageRes struct {
 	floor  int64  // windows >= floor: memory is authoritative
 	states map[usageKey]*usageState
 	dirty  []*usageState
-	cold   []priced // late events waiting for their stored state
+	cold   []priced   // late events waiting for their stored state
+	late   []usageKey // states below the floor in memory: they leave after their flush
+
+	overflowed int64 // late corrections left out of a state they would overflow
 }
 
 func newUsageRes(table string, size time.Duration) usageRes {
@@ -54,7 +57,13 @@ func (r *usageRes) apply(k usageKey, e *priced) bool {
 		k = k.clone() // the event's strings alias its message; a state outlives it
 		s = &usageState{key: k, version: -1}
 		r.states[k] = s
+		if k.window < r.floor {
+			r.late = append(r.late, k)
+		}
 	} else if s.version >= e.offset {
+		return false
+	} else if !s.sums.fits(e) { // a late correction onto a reloaded state (in memory, process checked first)
+		r.overflowed++
 		return false
 	}
 	s.add(e)
@@ -71,6 +80,9 @@ func (r *usageRes) load(rows []schemas.UsageRow) {
 	for i := range rows {
 		if s := usageFromRow(&rows[i]); r.states[s.key] == nil {
 			r.states[s.key] = s
+			if s.key.window < r.floor {
+				r.late = append(r.late, s.key)
+			}
 		}
 	}
 }
@@ -99,7 +111,9 @@ func (r *usageRes) unflushed(st []*usageState) {
 }
 
 // flushed marks a flush's states durable, raises the floor to the one of
-// clock and drops the clean states of closed windows.
+// clock and drops the clean states of closed windows, including those of
+// late corrections: whatever the arrival order, memory holds only open
+// windows and what the flushes in progress need.
 func (r *usageRes) flushed(st []*usageState, clock, lateness int64) {
 	for _, s := range st {
 		s.flushing = false
@@ -112,4 +126,16 @@ func (r *usageRes) flushed(st []*usageState, clock, lateness int64) {
 			}
 		}
 	}
+	kept := r.late[:0]
+	for _, k := range r.late {
+		if s := r.states[k]; s != nil {
+			if s.dirty || s.flushing {
+				kept = append(kept, k)
+			} else {
+				delete(r.states, k)
+			}
+		}
+	}
+	clear(r.late[len(kept):])
+	r.late = kept
 }

@@ -22,6 +22,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 	log := a.log.With(zap.Int("partition", as.ID))
 	p := newPartition(id, &a.cfg, a.cat)
 	defer a.m.forget(id)
+	defer p.release()
 
 	start, err := a.restore(gctx, p, as, log)
 	if err != nil {
@@ -45,7 +46,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var pub [numOutcomes]int64
+	var pub published
 	lastFlush, lastMsg := time.Now(), time.Now()
 	caughtUp := false // the last message fetched was the newest in the partition
 
@@ -125,7 +126,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 				}
 				m := &batch[i]
 				if !p.active && !p.replaying(m.Offset) {
-					if err := retry(gctx, log, "load open windows", func(ctx context.Context) error { return p.activate(ctx, a.store) }); err != nil {
+					if err := retry(gctx, log, "load open windows", func(ctx context.Context) error { return p.activate(ctx, a.store, time.Now()) }); err != nil {
 						break
 					}
 				}
@@ -230,15 +231,8 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 			p.restore(c)
 			start = c.ReplayFrom
 			log.Info("partition assigned", zap.Int64("replay_from", c.ReplayFrom), zap.Int64("flushed_through", c.FlushedThrough))
-		case as.Offset >= 0:
-			p.startFresh(as.Offset)
-			p.flushedThrough = as.Offset
-			start = as.Offset
-			log.Warn("no checkpoint in ClickHouse; starting from the committed Kafka offset", zap.Int64("offset", as.Offset))
 		default:
-			p.startFresh(0)
-			start = kafka.FirstOffset
-			log.Info("partition assigned with no checkpoint; starting from the first offset")
+			return a.noCheckpoint(ctx, p, as, &start, log)
 		}
 		return nil
 	})
@@ -253,18 +247,56 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 	return start, err
 }
 
+// errNoCheckpoint stops the aggregator: a partition without a checkpoint
+// that has been consumed before cannot be continued exactly.
+var errNoCheckpoint = errors.New("no checkpoint")
+
+// noCheckpoint positions a partition that has no checkpoint in ClickHouse.
+// A first start (no committed offset, no stored state) starts from the
+// first offset. Otherwise the database or the group is not the one that
+// consumed the partition: the committed Kafka offset is only where replay
+// started, so continuing from it would count some duplicates twice. The
+// aggregator refuses unless --reset-from says what to do.
+func (a *Aggregator) noCheckpoint(ctx context.Context, p *partition, as kafka.PartitionAssignment, start *int64, log *zap.Logger) error {
+	stored, err := a.store.HasStates(ctx, p.id)
+	if err != nil {
+		return err
+	}
+	fresh := as.Offset < 0 && !stored
+	switch {
+	case fresh || a.cfg.ResetFrom == ResetEarliest:
+		p.startFresh(0)
+		*start = kafka.FirstOffset
+		log.Info("partition assigned with no checkpoint; starting from the first offset", zap.Bool("stored_states", stored))
+	case a.cfg.ResetFrom == ResetCommitted && as.Offset >= 0:
+		p.startFresh(as.Offset)
+		p.flushedThrough = as.Offset
+		*start = as.Offset
+		log.Warn("no checkpoint; starting from the committed Kafka offset as told (duplicates of earlier events may count twice)", zap.Int64("offset", as.Offset))
+	default:
+		err := fmt.Errorf("%w for group %q, topic %q, partition %d in database %q, but the partition was consumed before "+
+			"(committed Kafka offset %d, stored states %v): the database or group is not the one that consumed it; "+
+			"start with --reset-from=earliest to recount the partition from its first offset, or --reset-from=committed to continue inexactly",
+			errNoCheckpoint, a.cfg.Group, a.cfg.Topic, p.id, a.cfg.ClickHouse.Database, as.Offset, stored)
+		log.Error("refusing to start the partition", zap.Error(err))
+		a.fail(err)
+		return err // retried until the aggregator stops, which fail has begun
+	}
+	return nil
+}
+
 // persist makes a snapshot durable: dead letters first, then rollup rows
 // and the checkpoint in ClickHouse.
 func (a *Aggregator) persist(ctx context.Context, b *flushBatch, log *zap.Logger) error {
-	if len(b.dlq) > 0 {
+	if len(b.dlq) > 0 && !b.dlqWritten {
 		msgs := make([]kafka.Message, len(b.dlq))
 		for i := range b.dlq {
-			d := &b.dlq[i]
-			msgs[i] = kafka.Message{Key: d.msg.Key, Value: d.msg.Value, Headers: dlqHeaders(a.cfg.Topic, d)}
+			msgs[i] = dlqMessage(a.cfg.Topic, &b.dlq[i])
 		}
-		if err := retry(ctx, log, "write dead letters", func(ctx context.Context) error { return a.dlq.WriteMessages(ctx, msgs...) }); err != nil {
+		if err := a.writeDeadLetters(ctx, int(b.checkpoint.Partition), msgs, b.dlqRecheck, log); err != nil {
 			return err
 		}
+		b.dlqWritten = true
 	}
 	return a.store.Write(ctx, &sink.Batch{Usage: b.usage[:], Tasks: b.tasks, Checkpoints: []schemas.Checkpoint{b.checkpoint}})
 }
@@ -272,7 +304,11 @@ func (a *Aggregator) persist(ctx context.Context, b *flushBatch, log *zap.Logger
 var errNoLeader = errors.New("no reachable leader")
 
 // dlqThrough returns the highest source offset of this partition already
-// in the dead-letter topic, or -1.
+// in the dead-letter topic, or -1. A partition's dead letters land in
+// offset order, so the last one found reading back from the end is the
+// highest; the read goes back in windows until it finds one (a DLQ
+// partition shared after input partitions were added can hold many of a
+// neighbour's after ours), at most dlqScanLimit messages.
 func (a *Aggregator) dlqThrough(ctx context.Context, src int) (int64, error) {
 	n, err := topics.Partitions(ctx, kafka.TCP(a.cfg.Brokers...), a.cfg.DLQTopic)
 	if err != nil {
@@ -293,34 +329,43 @@ func (a *Aggregator) dlqThrough(ctx context.Context, src int) (int64, error) {
 	if err != nil || last <= first {
 		return -1, err
 	}
-	from := max(first, last-10_000)
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.cfg.Brokers, Topic: a.cfg.DLQTopic, Partition: dp, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
-	if err := r.SetOffset(from); err != nil {
-		return -1, err
-	}
-	through := int64(-1)
-	for off := from; off < last; {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			return -1, fmt.Errorf("read dead letters: %w", err)
+	for end := last; end > first && last-end < dlqScanLimit; {
+		from := max(first, end-dlqWindow)
+		if err := r.SetOffset(from); err != nil {
+			return -1, err
 		}
-		off = m.Offset + 1
-		var srcTopic string
-		srcPart, srcOff := -1, int64(-1)
-		for _, h := range m.Headers {
-			switch h.Key {
-			case "jevons-src-topic":
-				srcTopic = string(h.Value)
-			case "jevons-src-partition":
-				srcPart, _ = strconv.Atoi(string(h.Value))
-			case "jevons-src-offset":
-				srcOff, _ = strconv.ParseInt(string(h.Value), 10, 64)
+		through := int64(-1)
+		for off := from; off < end; {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				return -1, fmt.Errorf("read dead letters: %w", err)
+			}
+			off = m.Offset + 1
+			var srcTopic string
+			srcPart := -1
+			for _, h := range m.Headers {
+				switch h.Key {
+				case "jevons-src-topic":
+					srcTopic = string(h.Value)
+				case "jevons-src-partition":
+					srcPart, _ = strconv.Atoi(string(h.Value))
+				}
+			}
+			if srcTopic == a.cfg.Topic && srcPart == src && m.Offset < end {
+				through = max(through, srcOffset(&m))
 			}
 		}
-		if srcTopic == a.cfg.Topic && srcPart == src {
-			through = max(through, srcOff)
+		if through >= 0 {
+			return through, nil
 		}
+		end = from
 	}
-	return through, nil
+	return -1, nil
 }
+
+const (
+	dlqWindow    = 10_000
+	dlqScanLimit = 1_000_000
+)

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +56,25 @@ type priced struct {
 type sums struct {
 	requests, input, output, cacheRead, cacheWrite, cacheWrite1h, reasoning, unpriced uint64
 	cost, refCost                                                                     int64
+}
+
+// fits reports whether adding e keeps every sum within its column's range
+// (Int64 for costs, UInt64 for counts).
+func (s *sums) fits(e *priced) bool {
+	u := &e.ev.Usage
+	for _, c := range [...]struct{ sum, add uint64 }{{s.input, uint64(u.InputTokens)}, {s.output, uint64(u.OutputTokens)},
+		{s.cacheRead, uint64(u.CacheReadTokens)}, {s.cacheWrite, uint64(u.CacheWriteTokens)},
+		{s.cacheWrite1h, uint64(u.CacheWrite1hTokens)}, {s.reasoning, uint64(u.ReasoningTokens)}} {
+		if c.sum > math.MaxUint64-c.add {
+			return false
+		}
+	}
+	return e.cost >= 0 && e.refCost >= 0 && s.cost <= math.MaxInt64-e.cost && s.refCost <= math.MaxInt64-e.refCost
+}
+
+// largest is the largest sum, for a cheap bound on every state's headroom.
+func (s *sums) largest() uint64 {
+	return max(uint64(max(s.cost, s.refCost, 0)), s.input, s.output, s.cacheRead, s.cacheWrite, s.reasoning)
 }
 
 func (s *sums) add(e *priced) {

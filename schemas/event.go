@@ -18,6 +18,7 @@ const (
 	MaxApp          = 128
 	MaxName         = 256 // provider, model, operation
 	MaxTokens       = 1_000_000_000
+	MaxLatencyMs    = 86_400_000 // a day: a latency sum of a state stays far from overflow
 	MaxAttributes   = 16
 	MaxAttrKey      = 64
 	MaxAttrValue    = 256
@@ -131,8 +132,8 @@ func (e *Event) check(v *ValidationError) {
 	if e.Status != StatusOK && e.Status != StatusError {
 		v.add("status", "want %q or %q, got %q", StatusOK, StatusError, e.Status)
 	}
-	if e.LatencyMs < 0 {
-		v.add("latency_ms", "must be >= 0, got %d", e.LatencyMs)
+	if e.LatencyMs < 0 || e.LatencyMs > MaxLatencyMs {
+		v.add("latency_ms", "must be 0..%d, got %d", MaxLatencyMs, e.LatencyMs)
 	}
 	e.Usage.check(v)
 	if len(e.Attributes) > MaxAttributes {

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
 
@@ -258,16 +261,78 @@ func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partiti
 	return c, true, nil
 }
 
+// HasStates reports whether the database holds any usage state of a source
+// partition: a partition without a checkpoint that has states was consumed
+// by another group or lost its checkpoint.
+func (s *Store) HasStates(ctx context.Context, partition uint32) (bool, error) {
+	rows, err := s.conn.Query(ctx, "SELECT 1 FROM "+s.db+"."+UsageTable+" WHERE src_partition = "+strconv.Itoa(int(partition))+" LIMIT 1")
+	if err != nil {
+		return false, fmt.Errorf("look for stored states: %w", err)
+	}
+	defer rows.Close()
+	return rows.Next(), rows.Err()
+}
+
+// UsageKey names one usage state of a usage table.
+type UsageKey struct {
+	Window                                                    int64 // unix ms
+	Tenant, App, TaskType, Provider, Model, Operation, Status string
+}
+
 // LoadUsage returns a partition's stored usage states of table (UsageTable
 // or UsageDailyTable) with window_start >= from (unix ms; math.MinInt64 for
-// all), or only of the listed windows.
-func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, from int64, windows []int64) ([]schemas.UsageRow, error) {
+// all), or only the listed ones.
+func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []UsageKey) ([]schemas.UsageRow, error) {
 	if table != UsageTable && table != UsageDailyTable {
 		return nil, fmt.Errorf("load usage states: %q is not a usage table", table)
 	}
-	cols := strings.TrimSuffix(schemas.UsageColumns, ", written_at")
-	return loadRows(ctx, s.conn, table+" states", "SELECT "+cols+" FROM "+s.db+"."+table+" FINAL WHERE "+windowFilter(partition, from, windows),
-		(*schemas.UsageRow).Pointers)
+	query := "SELECT " + strings.TrimSuffix(schemas.UsageColumns, ", written_at") + " FROM " + s.db + "." + table + " FINAL WHERE "
+	if len(keys) == 0 {
+		return loadRows(ctx, s.conn, table+" states", query+windowFilter(partition, from), (*schemas.UsageRow).Pointers)
+	}
+	return loadKeys(ctx, s.conn, table+" states", keys, query+"src_partition = "+strconv.Itoa(int(partition))+
+		" AND window_start IN (SELECT window_start FROM _keys) AND (window_start, tenant, app, task_type, provider, model, operation, status) IN _keys",
+		[]string{"window_start DateTime", "tenant String", "app String", "task_type String", "provider String", "model String", "operation String", "status String"},
+		func(k *UsageKey) []any {
+			return []any{time.UnixMilli(k.Window).UTC(), k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}
+		}, (*schemas.UsageRow).Pointers)
+}
+
+// loadKeysChunk is how many keys one load query carries. The keys travel
+// as an external table (data, not query text), so no key length can push
+// a query over ClickHouse's max_query_size or its AST limits, and the
+// server builds the set from a block instead of parsing literals.
+const loadKeysChunk = 20_000
+
+// loadKeys loads the rows of keys in chunks; query filters by the external
+// table _keys of the given columns, filled from row.
+func loadKeys[K, T any](ctx context.Context, conn driver.Conn, what string, keys []K, query string, columns []string,
+	row func(*K) []any, ptrs func(*T) []any) ([]T, error) {
+	var out []T
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), loadKeysChunk)]
+		keys = keys[len(chunk):]
+		var cols []func(*ext.Table) error
+		for _, c := range columns {
+			name, typ, _ := strings.Cut(c, " ")
+			cols = append(cols, ext.Column(name, column.Type(typ)))
+		}
+		tbl, err := ext.NewTable("_keys", cols...)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", what, err)
+		}
+		for i := range chunk {
+			if err := tbl.Append(row(&chunk[i])...); err != nil {
+				return nil, fmt.Errorf("load %s: %w", what, err)
+			}
+		}
+		rows, err := loadRows(clickhouse.Context(ctx, clickhouse.WithExternalTable(tbl)), conn, what, query, ptrs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
 }
 
 // loadRows runs a query and scans each row into a T through ptrs.
@@ -297,31 +362,18 @@ type TaskKey struct {
 // LoadTasks returns a partition's stored task partials with window_start >=
 // from, or only the listed ones.
 func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, keys []TaskKey) ([]schemas.TaskRow, error) {
-	cols := strings.TrimSuffix(schemas.TaskColumns, ", written_at")
-	filter := windowFilter(partition, from, nil)
-	if len(keys) > 0 {
-		list := make([]string, len(keys))
-		for i, k := range keys {
-			list[i] = "(toDateTime(" + strconv.FormatInt(floorDiv(k.Window, 1000), 10) + "), " + quote(k.Tenant) + ", " + quote(k.TaskID) + ")"
-		}
-		filter = "src_partition = " + strconv.Itoa(int(partition)) + " AND (window_start, tenant, task_id) IN (" + strings.Join(list, ", ") + ")"
+	query := "SELECT " + strings.TrimSuffix(schemas.TaskColumns, ", written_at") + " FROM " + s.db + "." + TaskTable + " FINAL WHERE "
+	if len(keys) == 0 {
+		return loadRows(ctx, s.conn, "task states", query+windowFilter(partition, from), (*schemas.TaskRow).Pointers)
 	}
-	return loadRows(ctx, s.conn, "task states", "SELECT "+cols+" FROM "+s.db+".task_rollup FINAL WHERE "+filter, (*schemas.TaskRow).Pointers)
+	return loadKeys(ctx, s.conn, "task states", keys, query+"src_partition = "+strconv.Itoa(int(partition))+
+		" AND tenant IN (SELECT tenant FROM _keys) AND task_id IN (SELECT task_id FROM _keys) AND (window_start, tenant, task_id) IN _keys",
+		[]string{"window_start DateTime", "tenant String", "task_id String"},
+		func(k *TaskKey) []any { return []any{time.UnixMilli(k.Window).UTC(), k.Tenant, k.TaskID} }, (*schemas.TaskRow).Pointers)
 }
 
-func windowFilter(partition uint32, from int64, windows []int64) string {
+func windowFilter(partition uint32, from int64) string {
 	f := "src_partition = " + strconv.Itoa(int(partition))
-	if len(windows) > 0 {
-		seen := map[int64]bool{}
-		var list []string
-		for _, w := range windows {
-			if !seen[w] {
-				seen[w] = true
-				list = append(list, "toDateTime("+strconv.FormatInt(floorDiv(w, 1000), 10)+")")
-			}
-		}
-		return f + " AND window_start IN (" + strings.Join(list, ", ") + ")"
-	}
 	if from > -62135596800000 { // after year 1: a real bound
 		f += " AND window_start >= toDateTime(" + strconv.FormatInt(max(floorDiv(from, 1000), 0), 10) + ")"
 	}

@@ -25,6 +25,7 @@ whose keys are the flag names; the command line wins, then the environment.
 
 flags:`)
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exampleText("aggregate"))
 	}
 	configFile := fs.String("config", "", "YAML config file; keys are the flag names")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
@@ -41,6 +42,7 @@ flags:`)
 	fs.DurationVar(&cfg.CorrectionHorizon, "correction-horizon", cfg.CorrectionHorizon, "late events up to this old are added to their window as corrections; older ones are dead-lettered")
 	fs.DurationVar(&cfg.MaxFuture, "max-future", cfg.MaxFuture, "events dated further ahead of their Kafka message time are dead-lettered")
 	fs.DurationVar(&cfg.DedupHorizon, "dedup-horizon", cfg.DedupHorizon, "a second delivery of (tenant, event_id) within this much event time counts once; memory grows with events per horizon")
+	fs.IntVar(&cfg.DedupMaxEntries, "dedup-max-entries", cfg.DedupMaxEntries, "duplicate-set entries kept per partition at most (about 85 bytes each); past it the oldest leave before their horizon, counted in jevons_aggregate_dedup_early_evictions_total")
 	refDate := fs.String("reference-date", "", "price every event also at this date (YYYY-MM-DD) for ref_cost_nanos; default: each model's first known price")
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "wall time between flushes of a busy partition")
 	fs.DurationVar(&cfg.IdleFlush, "idle-flush", cfg.IdleFlush, "wall time without new events after which a partition flushes its open windows")
@@ -48,9 +50,12 @@ flags:`)
 	memMiB := fs.Int64("memory-limit-mib", cfg.MemoryLimit>>20, "soft Go heap limit in MiB (0: none; GOMEMLIMIT wins)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time allowed for the final flush on SIGTERM or partition revocation")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout")
+	fs.StringVar(&cfg.ResetFrom, "reset-from", "", "a partition consumed before that has no checkpoint in this database (a new database or group): 'earliest' recounts it from its first offset, 'committed' continues from the committed Kafka offset (inexact); unset, the aggregator refuses to start")
 	fs.StringVar(&cfg.HTTPAddr, "http", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9464)")
 	catalogs := listFlag{}
 	fs.Var(&catalogs, "catalog", "price catalog overlay file, JSON or YAML (repeatable; env: ':'-separated)")
+	rules := listFlag{}
+	fs.Var(&rules, "rules", "alert rules file (repeatable; env: ':'-separated): its runaway_task rules are evaluated here, in the stream")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -69,12 +74,23 @@ flags:`)
 		return err
 	}
 	defer log.Sync()
+	var stream *streamAlerts
+	if len(rules) > 0 {
+		if stream, err = newStreamAlerts(rules, cfg.Group, cfg.ClickHouse, log); err != nil {
+			return err
+		}
+		cfg.Observer = stream.runaway
+	}
 	agg, err := aggregate.New(cfg, log)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	err = agg.Run(ctx)
+	if stream != nil {
+		err = stream.run(ctx, agg)
+	} else {
+		err = agg.Run(ctx)
+	}
 	log.Info("exit", zap.Duration("uptime", time.Since(start)))
 	return err
 }

@@ -33,6 +33,7 @@ it, before anything is sent. Events already imported are not sent again.
 
 flags:`)
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exampleText("import"))
 	}
 	brokers := brokersFlag(fs)
 	topic := fs.String("topic", envOr("JEVONS_TOPIC", emit.DefaultTopic), "event topic (env JEVONS_TOPIC)")

@@ -60,6 +60,7 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&cfg.LateBy, "late-by", cfg.LateBy, "how far in the past late events lie")
 	fs.Float64Var(&cfg.TooOldRatio, "too-old-ratio", 0, "fraction of events older than the correction horizon (--too-old-by)")
 	fs.DurationVar(&cfg.TooOldBy, "too-old-by", cfg.TooOldBy, "age of too-old events")
+	fs.DurationVar(&cfg.Spread, "spread", 0, "date every event uniformly within this much before now, in random order (a backfill of history; e.g. 720h)")
 	rate := fs.Float64("rate", 0, "events per second (0: as fast as Kafka takes them)")
 	truthPath := fs.String("truth", "", "write the exact expected totals to this JSON file")
 	refDate := fs.String("reference-date", envOr("JEVONS_REFERENCE_DATE", ""), "reference date for ref_cost_nanos, YYYY-MM-DD (default: each model's first known price)")

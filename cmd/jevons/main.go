@@ -22,6 +22,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "run the whole story on this machine: history, live traffic, alerts, the verdict and an HTML report", runDemo},
 		{"prices", "price requests with the effective-dated catalog (cost, lookup, validate, unknown)", runPrices},
 		{"aggregate", "consume token events and write exact cost rollups to ClickHouse", runAggregate},
 		{"migrate", "create or upgrade the ClickHouse tables and views", runMigrate},
@@ -30,6 +31,9 @@ func commands() []command {
 		{"loadgen", "send seeded synthetic token events to Kafka, with the exact truth", runLoadgen},
 		{"import", "load past usage (schema-v1 NDJSON, OpenAI usage exports) through the event topic, once", runImport},
 		{"report", "answer the Jevons question for a slice: unit cost, usage, spend and why (text, JSON, HTML)", runReport},
+		{"alert", "evaluate alert rules (budget, threshold, spike, jevons) and notify; check validates rules", runAlert},
+		{"ingest", "serve the ingest gateway: HTTP events, OTLP traces and provider usage into Kafka", runIngest},
+		{"keys", "create, list and revoke the gateway's per-tenant API keys", runKeys},
 	}
 }
 
@@ -93,6 +97,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("jevons "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = defaultUsage(fs)
 	return fs
 }
 

@@ -263,7 +263,7 @@ func (e *Emitter) ensureTopic() {
 	backoff := 100 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err := topics.Ensure(ctx, e.cfg.Brokers, e.cfg.Topic, e.cfg.Partitions, e.cfg.ReplicationFactor)
+		err := topics.Ensure(ctx, e.cfg.Brokers, e.cfg.Topic, e.cfg.Partitions, e.cfg.ReplicationFactor, topics.EventTopicConfig()...)
 		cancel()
 		if err == nil {
 			return

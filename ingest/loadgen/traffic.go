@@ -21,6 +21,7 @@ type Config struct {
 	LateBy      time.Duration // default 10m
 	TooOldRatio float64       // events older than the correction horizon (dead-lettered)
 	TooOldBy    time.Duration // default 40 days
+	Spread      time.Duration // > 0: every event's time drawn uniformly from the last Spread, in random order (a backfill of history)
 }
 
 // DefaultConfig returns the defaults.
@@ -39,8 +40,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("%s must be within 0..1, got %v", name, r))
 		}
 	}
-	if c.LateBy < 0 || c.TooOldBy < 0 {
-		errs = append(errs, "late-by and too-old-by must be >= 0")
+	if c.LateBy < 0 || c.TooOldBy < 0 || c.Spread < 0 {
+		errs = append(errs, "late-by, too-old-by and spread must be >= 0")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("loadgen config: %v", errs)
@@ -157,6 +158,9 @@ func (g *generator) next(now time.Time) (ev schemas.Event, kind eventKind) {
 	if t.left == 0 {
 		ev.TaskDone = true
 		g.active[i] = g.newTask()
+	}
+	if g.cfg.Spread > 0 {
+		ev.Time = ev.Time.Add(-time.Duration(g.rng.Int64N(int64(g.cfg.Spread)))).Truncate(time.Millisecond)
 	}
 	switch x := g.rng.Float64(); {
 	case x < g.cfg.TooOldRatio:

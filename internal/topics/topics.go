@@ -7,21 +7,40 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 )
 
-// Ensure creates topic with the given partitions and replication factor if
-// it does not exist; an existing topic is left as it is.
-func Ensure(ctx context.Context, brokers []string, topic string, partitions, replication int) error {
+// EventTopicConfig is the configuration of a new event topic: producer
+// timestamps (kafka-go reads only the producer's timestamp of a record, even
+// from a LogAppendTime topic), which the broker rejects when they run more
+// than MaxTimestampAhead ahead of its own clock. The aggregator dead-letters
+// events dated more than its max-future after their message time, so no
+// producer's clock can move event time further ahead than the sum.
+func EventTopicConfig() []kafka.ConfigEntry {
+	return []kafka.ConfigEntry{
+		{ConfigName: "message.timestamp.type", ConfigValue: "CreateTime"},
+		{ConfigName: "message.timestamp.after.max.ms", ConfigValue: strconv.FormatInt(MaxTimestampAhead.Milliseconds(), 10)},
+	}
+}
+
+// MaxTimestampAhead is how far ahead of the broker's clock a producer's
+// timestamp may be on an event topic Jevons creates.
+const MaxTimestampAhead = 5 * time.Minute
+
+// Ensure creates topic with the given partitions, replication factor and
+// topic configuration if it does not exist; an existing topic is left as it
+// is.
+func Ensure(ctx context.Context, brokers []string, topic string, partitions, replication int, config ...kafka.ConfigEntry) error {
 	if len(brokers) == 0 {
 		return errors.New("ensure topic: no brokers")
 	}
 	client, done := NewClient(kafka.TCP(brokers...))
 	defer done()
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: replication,
+		Topic: topic, NumPartitions: partitions, ReplicationFactor: replication, ConfigEntries: config,
 	}}})
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", topic, err)
@@ -82,4 +101,48 @@ func Partitions(ctx context.Context, addr net.Addr, topic string) (int, error) {
 		return len(t.Partitions), nil
 	}
 	return 0, fmt.Errorf("topic %s not found", topic)
+}
+
+// TimestampBound reports how far ahead of the broker's clock a message
+// timestamp that kafka-go reads from topic can be: the topic's
+// message.timestamp.after.max.ms when it uses CreateTime (the broker rejects
+// producer timestamps further ahead), or a negative duration when nothing
+// bounds them. LogAppendTime topics are unbounded for this purpose: the
+// broker then ignores the producer's timestamp for its own use but keeps it
+// in each record, and kafka-go hands that one to the consumer.
+func TimestampBound(ctx context.Context, brokers []string, topic string) (time.Duration, string, error) {
+	client, done := NewClient(kafka.TCP(brokers...))
+	defer done()
+	resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+		ConfigNames: []string{"message.timestamp.type", "message.timestamp.after.max.ms", "message.timestamp.difference.max.ms"},
+	}}})
+	if err != nil {
+		return 0, "", fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	cfg := map[string]string{}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return 0, "", fmt.Errorf("describe topic %s: %w", topic, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			cfg[e.ConfigName] = e.ConfigValue
+		}
+	}
+	typ := cfg["message.timestamp.type"]
+	if typ == "LogAppendTime" {
+		return -1, typ, nil
+	}
+	bound := int64(-1)
+	for _, name := range []string{"message.timestamp.after.max.ms", "message.timestamp.difference.max.ms"} {
+		if v, err := strconv.ParseInt(cfg[name], 10, 64); err == nil && v >= 0 && v < int64(1<<62)/int64(time.Millisecond) {
+			if bound < 0 || v < bound {
+				bound = v
+			}
+		}
+	}
+	if bound < 0 {
+		return -1, typ, nil
+	}
+	return time.Duration(bound) * time.Millisecond, typ, nil
 }

@@ -1,0 +1,78 @@
+package sink
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jevonsdev/jevons/internal/itest"
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+// Late loads of many long keys never meet ClickHouse's max_query_size
+// (256 KiB by default): 3,000 task keys with 256-character ids and 3,000
+// usage keys with long dimensions, each loaded in one call (the keys travel
+// as an external table, not as query text).
+func TestLoadsOfManyLongKeysPassTheQuerySizeLimit(t *testing.T) {
+	addr := itest.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_load_%d", time.Now().UnixNano()%1e9)
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
+	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(conn, cfg.Database, zap.NewNop())
+	defer st.Close()
+	const n = 3000
+	long := strings.Repeat("x", 240)
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var b Batch
+	var tkeys []TaskKey
+	var ukeys []UsageKey
+	usage := UsageRows{Table: UsageDailyTable}
+	for i := range n {
+		w := base.Add(time.Duration(i%40) * 24 * time.Hour)
+		id := fmt.Sprintf("%s-%06d", long, i)
+		b.Tasks = append(b.Tasks, schemas.TaskRow{Tenant: "acme", TaskID: id, WindowStart: w, MinTime: w, MaxTime: w, Requests: 1, Version: uint64(i)})
+		tkeys = append(tkeys, TaskKey{Window: w.UnixMilli(), Tenant: "acme", TaskID: id})
+		usage.Rows = append(usage.Rows, schemas.UsageRow{WindowStart: w, Tenant: "acme", App: id, Model: long, Requests: uint64(i + 1), Version: uint64(i)})
+		ukeys = append(ukeys, UsageKey{Window: w.UnixMilli(), Tenant: "acme", App: id, Model: long})
+	}
+	b.Usage = []UsageRows{usage}
+	if err := st.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := st.LoadTasks(ctx, 0, 0, tkeys)
+	if err != nil {
+		t.Fatalf("load %d task keys: %v", n, err)
+	}
+	rows, err := st.LoadUsage(ctx, UsageDailyTable, 0, 0, ukeys)
+	if err != nil {
+		t.Fatalf("load %d usage keys: %v", n, err)
+	}
+	if len(tasks) != n || len(rows) != n {
+		t.Fatalf("loaded %d task and %d usage states, want %d each", len(tasks), len(rows), n)
+	}
+	var sum uint64
+	for _, r := range rows {
+		sum += r.Requests
+	}
+	if sum != n*(n+1)/2 {
+		t.Fatalf("loaded usage states sum to %d requests, want %d", sum, n*(n+1)/2)
+	}
+}
