@@ -44,7 +44,11 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 			}
 		}
 		for i := range p.coldTasks {
-			p.applyTask(p.coldTaskKey(&p.coldTasks[i]), &p.coldTasks[i])
+			// A task reloaded after eviction or a restart is still running:
+			// the observer sees these events too, one flush later.
+			if k := p.coldTaskKey(&p.coldTasks[i]); p.applyTask(k, &p.coldTasks[i]) && p.cfg.Observer != nil {
+				p.observe(k, &p.coldTasks[i])
+			}
 		}
 		p.coldTasks = p.coldTasks[:0]
 	}

@@ -37,6 +37,7 @@ type Config struct {
 	HTTPAddr   string // serves /metrics, /healthz, /readyz when set
 	ClickHouse sink.Config
 	Catalogs   []string // price catalog overlays
+	Observer   Observer // sees each event applied to its task state (stream alerting); nil: none
 }
 
 // What a partition without a checkpoint but consumed before starts from.

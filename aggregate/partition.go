@@ -78,6 +78,9 @@ type partition struct {
 	counts     [numOutcomes]int64
 	largest    uint64 // no state in memory has a sum above this
 	overflowed int64  // late corrections left out of a state they would overflow
+
+	obs      TaskObservation // reused for cfg.Observer
+	obsOwner uint64
 }
 
 // overflowGuard: while every sum in memory stays below it, no event (at
@@ -240,7 +243,11 @@ func (p *partition) process(m *kafka.Message) outcome {
 	if coldTask {
 		p.coldTasks = append(p.coldTasks, e)
 	} else {
-		applied = p.applyTask(tk, &e) || applied
+		taskApplied := p.applyTask(tk, &e)
+		if taskApplied && p.cfg.Observer != nil {
+			p.observe(tk, &e)
+		}
+		applied = taskApplied || applied
 	}
 	switch {
 	case late:

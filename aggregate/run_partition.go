@@ -22,6 +22,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 	log := a.log.With(zap.Int("partition", as.ID))
 	p := newPartition(id, &a.cfg, a.cat)
 	defer a.m.forget(id)
+	defer p.release()
 
 	start, err := a.restore(gctx, p, as, log)
 	if err != nil {

@@ -25,6 +25,7 @@ whose keys are the flag names; the command line wins, then the environment.
 
 flags:`)
 		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), exampleText("aggregate"))
 	}
 	configFile := fs.String("config", "", "YAML config file; keys are the flag names")
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
@@ -53,6 +54,8 @@ flags:`)
 	fs.StringVar(&cfg.HTTPAddr, "http", "", "serve /metrics, /healthz and /readyz on this address (e.g. :9464)")
 	catalogs := listFlag{}
 	fs.Var(&catalogs, "catalog", "price catalog overlay file, JSON or YAML (repeatable; env: ':'-separated)")
+	rules := listFlag{}
+	fs.Var(&rules, "rules", "alert rules file (repeatable; env: ':'-separated): its runaway_task rules are evaluated here, in the stream")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -71,12 +74,23 @@ flags:`)
 		return err
 	}
 	defer log.Sync()
+	var stream *streamAlerts
+	if len(rules) > 0 {
+		if stream, err = newStreamAlerts(rules, cfg.Group, cfg.ClickHouse, log); err != nil {
+			return err
+		}
+		cfg.Observer = stream.runaway
+	}
 	agg, err := aggregate.New(cfg, log)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	err = agg.Run(ctx)
+	if stream != nil {
+		err = stream.run(ctx, agg)
+	} else {
+		err = agg.Run(ctx)
+	}
 	log.Info("exit", zap.Duration("uptime", time.Since(start)))
 	return err
 }

@@ -23,6 +23,12 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "report" {
+		return runBenchReport(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "ingest" {
+		return runBenchIngest(ctx, args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("bench", stderr)
 	brokers := brokersFlag(fs)
 	chCfg := sink.DefaultConfig()

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/jevonsdev/jevons/ingest/emit"
+	"github.com/jevonsdev/jevons/ingest/history"
 	"github.com/jevonsdev/jevons/ingest/loadgen"
 	"github.com/jevonsdev/jevons/pricing"
 )
@@ -64,12 +66,26 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	refDate := fs.String("reference-date", envOr("JEVONS_REFERENCE_DATE", ""), "reference date for ref_cost_nanos, YYYY-MM-DD (default: each model's first known price)")
 	catalogs := catalogFlag(fs)
 	level := fs.String("log-level", envOr("JEVONS_LOG_LEVEL", "warn"), "log level")
+	scenario := fs.String("scenario", "", "a story instead of random traffic: jevons (months of history, falling prices, growing usage; the aggregator needs --catalog "+loadgen.ScenarioPricesFile+")")
+	story := loadgen.DefaultScenario()
+	fs.IntVar(&story.Months, "months", story.Months, "scenario: months of history from 2026-01-01")
+	fs.IntVar(&story.TasksPerDay, "tasks-per-day", story.TasksPerDay, "scenario: tasks on the first day")
+	fs.Float64Var(&story.TaskGrowth, "task-growth", story.TaskGrowth, "scenario: monthly growth factor of tasks per day")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	ref, err := parseDate("reference-date", *refDate)
 	if err != nil {
 		return err
+	}
+	switch *scenario {
+	case "":
+	case "jevons":
+		story.Seed = cfg.Seed
+		return runStory(ctx, story, splitList(*brokers), *topic, *partitions, *catalogs, ref, *truthPath, stdout)
+	default:
+		fmt.Fprintf(stderr, "jevons loadgen: --scenario: want jevons, got %q\n", *scenario)
+		return exitError{2}
 	}
 	if *rate < 0 {
 		return fmt.Errorf("--rate must be >= 0, got %v", *rate)
@@ -111,5 +127,35 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		"messages": truth.Messages, "events": truth.Events, "duplicates": truth.Duplicates, "bad": truth.Bad,
 		"late": truth.Late, "too_old": truth.TooOld, "sent": st.Sent, "seconds": elapsed.Seconds(),
 		"messages_per_second": float64(truth.Messages) / elapsed.Seconds(), "cost_usd": pricing.FormatNanos(truth.Totals.CostNanos),
+	})
+}
+
+// runStory sends the story scenario with each message stamped at its event
+// time, so months-old events pass the aggregator's correction horizon.
+func runStory(ctx context.Context, s loadgen.Scenario, brokers []string, topic string, partitions int, catalogs []string, ref time.Time, truthPath string, stdout io.Writer) error {
+	cat, err := pricing.Load(catalogs...)
+	if err != nil {
+		return err
+	}
+	p, err := history.NewProducer(ctx, brokers, topic, partitions)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	truth, runErr := loadgen.RunScenario(ctx, s, p, cat, ref)
+	closeCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := errors.Join(runErr, p.Close(closeCtx)); err != nil {
+		return err
+	}
+	if truthPath != "" {
+		if err := truth.Write(truthPath); err != nil {
+			return fmt.Errorf("write truth: %w", err)
+		}
+	}
+	return json.NewEncoder(stdout).Encode(map[string]any{
+		"scenario": "jevons", "months": s.Months, "events": truth.Events, "tasks": len(truth.Tasks), "sent": p.Sent(),
+		"seconds": time.Since(start).Seconds(), "cost_usd": pricing.FormatNanos(truth.Totals.CostNanos),
+		"from": s.Start.Format(time.DateOnly), "to": s.Start.AddDate(0, s.Months, -1).Format(time.DateOnly),
 	})
 }

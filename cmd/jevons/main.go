@@ -28,6 +28,11 @@ func commands() []command {
 		{"bench", "measure raw Kafka fetch against the whole pipeline on real services", runBench},
 		{"verify", "compare the ClickHouse views with a loadgen truth file, exactly", runVerify},
 		{"loadgen", "send seeded synthetic token events to Kafka, with the exact truth", runLoadgen},
+		{"import", "load past usage (schema-v1 NDJSON, OpenAI usage exports) through the event topic, once", runImport},
+		{"report", "answer the Jevons question for a slice: unit cost, usage, spend and why (text, JSON, HTML)", runReport},
+		{"ingest", "serve the ingest gateway: HTTP events, OTLP traces and provider usage into Kafka", runIngest},
+		{"keys", "create, list and revoke the gateway's per-tenant API keys", runKeys},
+		{"alert", "evaluate alert rules (budget, threshold, spike, jevons) and notify; check validates rules", runAlert},
 	}
 }
 
@@ -91,6 +96,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("jevons "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = defaultUsage(fs)
 	return fs
 }
 

@@ -26,7 +26,9 @@ func runPrices(ctx context.Context, args []string, stdout, stderr io.Writer) err
   validate  check catalog overlay files, listing every problem
   unknown   list the models the catalog cannot price: from schema v1 events (JSON lines) on
             stdin, or from the aggregator's usage view with --clickhouse ADDR [--database D]
-Catalog overlays: --catalog FILE (repeatable) or JEVONS_CATALOG (list separated by ':').`)
+Catalog overlays: --catalog FILE (repeatable) or JEVONS_CATALOG (list separated by ':').
+Run 'jevons prices <subcommand> --help' for its flags.`)
+		fmt.Fprint(stderr, exampleText("prices"))
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return nil
 		}

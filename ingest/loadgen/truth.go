@@ -36,21 +36,24 @@ type TaskTotals struct {
 
 // Truth is what the pipeline's views must equal after consuming the traffic.
 type Truth struct {
-	Seed          uint64                 `json:"seed"`
-	Messages      int64                  `json:"messages"`       // every message produced
-	Events        int64                  `json:"events"`         // distinct events the views must count
-	Duplicates    int64                  `json:"duplicates"`     // extra copies that must count once
-	Bad           int64                  `json:"bad"`            // malformed messages
-	TooOld        int64                  `json:"too_old"`        // events beyond the correction horizon
-	Late          int64                  `json:"late"`           // events sent with a past time (counted)
-	DeadLetters   int64                  `json:"dead_letters"`   // bad + too old: the DLQ must hold exactly these
-	ReferenceDate string                 `json:"reference_date"` // "" = first known prices
-	Totals        Totals                 `json:"totals"`         // over all counted events
-	ByTenant      map[string]*Totals     `json:"by_tenant"`      // tenant -> totals
-	ByModel       map[string]*Totals     `json:"by_model"`       // provider/model -> totals
-	Tasks         map[string]*TaskTotals `json:"tasks"`          // tenant/task_id -> totals
-	catalog       *pricing.Catalog
-	refDate       time.Time
+	Seed                uint64                 `json:"seed"`
+	Messages            int64                  `json:"messages"`                         // every message produced
+	Events              int64                  `json:"events"`                           // distinct events the views must count
+	Duplicates          int64                  `json:"duplicates"`                       // extra copies that must count once
+	Bad                 int64                  `json:"bad"`                              // malformed messages
+	TooOld              int64                  `json:"too_old"`                          // events beyond the correction horizon
+	Late                int64                  `json:"late"`                             // events sent with a past time (counted)
+	DeadLetters         int64                  `json:"dead_letters"`                     // bad + too old: the DLQ must hold exactly these
+	ReferenceDate       string                 `json:"reference_date"`                   // "" = first known prices
+	Totals              Totals                 `json:"totals"`                           // over all counted events
+	ByTenant            map[string]*Totals     `json:"by_tenant"`                        // tenant -> totals
+	ByModel             map[string]*Totals     `json:"by_model"`                         // provider/model -> totals
+	Tasks               map[string]*TaskTotals `json:"tasks"`                            // tenant/task_id -> totals
+	ByDay               map[string]*Totals     `json:"by_day,omitempty"`                 // UTC date -> totals (story scenario)
+	TasksByDay          map[string]int64       `json:"tasks_by_day,omitempty"`           // UTC date -> tasks with a request that day (story scenario)
+	UnpricedTokensByDay map[string]int64       `json:"unpriced_tokens_by_day,omitempty"` // UTC date -> tokens of unpriced requests (story scenario)
+	catalog             *pricing.Catalog
+	refDate             time.Time
 }
 
 func newTruth(seed uint64, cat *pricing.Catalog, refDate time.Time) *Truth {
@@ -174,4 +177,28 @@ func (a *Totals) add(b *Totals) {
 	a.RefCostNanos += b.RefCostNanos
 	a.UnpricedRequests += b.UnpricedRequests
 	a.LatencyMsSum += b.LatencyMsSum
+}
+
+// addDay counts an event in its UTC day; the story scenario keeps these so
+// reports over any calendar period can be checked exactly.
+func (t *Truth) addDay(ev *schemas.Event, newTask bool) {
+	if t.ByDay == nil {
+		t.ByDay, t.TasksByDay, t.UnpricedTokensByDay = map[string]*Totals{}, map[string]int64{}, map[string]int64{}
+	}
+	d := ev.Time.UTC().Format(time.DateOnly)
+	u := pricing.Usage{Input: ev.Usage.InputTokens, Output: ev.Usage.OutputTokens, CacheRead: ev.Usage.CacheReadTokens,
+		CacheWrite: ev.Usage.CacheWriteTokens, CacheWrite1h: ev.Usage.CacheWrite1hTokens, Reasoning: ev.Usage.ReasoningTokens}
+	cost, _ := t.catalog.CostAt(u, ev.Provider, ev.Model, ev.Time)
+	ref, _ := t.catalog.CostAt(u, ev.Provider, ev.Model, pricing.ReferenceTime(t.refDate, ev.Time))
+	one := Totals{Requests: 1, InputTokens: u.Input, OutputTokens: u.Output, CacheReadTokens: u.CacheRead,
+		CacheWriteTokens: u.CacheWrite, CacheWrite1hTokens: u.CacheWrite1h, ReasoningTokens: u.Reasoning,
+		CostNanos: cost.CostNanos, RefCostNanos: ref.CostNanos, LatencyMsSum: ev.LatencyMs}
+	if !cost.Priced {
+		one.UnpricedRequests = 1
+		t.UnpricedTokensByDay[d] += u.Input + u.Output
+	}
+	bucket(t.ByDay, d).add(&one)
+	if newTask {
+		t.TasksByDay[d]++
+	}
 }

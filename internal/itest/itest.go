@@ -20,6 +20,13 @@ func Kafka(t testing.TB) string {
 	return addr
 }
 
+// Alertmanager returns Alertmanager's base URL from JEVONS_TEST_ALERTMANAGER.
+func Alertmanager(t testing.TB) string {
+	addr := need(t, "JEVONS_TEST_ALERTMANAGER")
+	Lock(t, false)
+	return addr
+}
+
 // ClickHouse returns the native-protocol address from JEVONS_TEST_CLICKHOUSE.
 func ClickHouse(t testing.TB) string {
 	addr := need(t, "JEVONS_TEST_CLICKHOUSE")

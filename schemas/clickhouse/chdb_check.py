@@ -86,12 +86,13 @@ def main():
     want = '"review","2025-06-01 12:10:00","2025-06-01 13:06:00",6,140,"[\'m1\',\'m2\',\'m3\']",1'
     check("tasks view adds a task's windows once each", got == want, got)
 
-    for i, q in enumerate(statements(os.path.join(HERE, "queries.sql")), 1):
-        try:
-            s.query(q, "CSV")
-            check(f"documented query {i}", True)
-        except Exception as e:  # noqa: BLE001
-            check(f"documented query {i}", False, f"{e}\n{q}")
+    for doc in sorted(f for f in os.listdir(HERE) if re.match(r"^queries.*\.sql$", f)):
+        for i, q in enumerate(statements(os.path.join(HERE, doc)), 1):
+            try:
+                s.query(q, "CSV")
+                check(f"documented query {doc} {i}", True)
+            except Exception as e:  # noqa: BLE001
+                check(f"documented query {doc} {i}", False, f"{e}\n{q}")
 
     print(f"chdb: {results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0

@@ -1,0 +1,207 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Slice selects usage; an empty field means all.
+type Slice struct {
+	Tenant   string `json:"tenant,omitempty"`
+	App      string `json:"app,omitempty"`
+	TaskType string `json:"task_type,omitempty"`
+	Provider string `json:"provider,omitempty"`
+	Model    string `json:"model,omitempty"`
+}
+
+// Source is where period sums of usage are read from.
+type Source int
+
+const (
+	// DayStates reads the day-window states (usage_daily_rollup FINAL),
+	// what reports use: a year is a few hundred thousand rows.
+	DayStates Source = iota
+	// MinuteView reads the 1-minute `usage` view, as before day states
+	// existed; kept to measure the difference.
+	MinuteView
+)
+
+// Querier reads the figures of the economics from ClickHouse. Every query
+// reads the rollup tables with FINAL and the filters inside, because
+// ClickHouse 18.16 does not push a WHERE into a view's GROUP BY.
+type Querier struct {
+	conn   driver.Conn
+	db     string
+	Source Source
+	// TaskLookback is how far before a range the per-task query looks for
+	// the earlier windows of tasks that end in the range.
+	TaskLookback time.Duration
+}
+
+// NewQuerier returns a Querier over database db.
+func NewQuerier(conn driver.Conn, db string) *Querier {
+	return &Querier{conn: conn, db: db, TaskLookback: 7 * 24 * time.Hour}
+}
+
+// quote renders a ClickHouse string literal.
+func quote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
+}
+
+func ts(t time.Time) string { return "toDateTime(" + quote(t.UTC().Format(time.DateTime)) + ", 'UTC')" }
+
+// usageFilter is the WHERE of the usage tables for a range and a slice.
+func usageFilter(s Slice, from, to time.Time) string {
+	w := []string{"window_start >= " + ts(from), "window_start < " + ts(to)}
+	for _, f := range []struct{ col, v string }{{"tenant", s.Tenant}, {"app", s.App}, {"task_type", s.TaskType}, {"provider", s.Provider}, {"model", s.Model}} {
+		if f.v != "" {
+			w = append(w, f.col+" = "+quote(f.v))
+		}
+	}
+	return strings.Join(w, " AND ")
+}
+
+// usageSums are the columns scanned by scanTotals, in its order.
+const usageSums = `toUInt64(sum(requests)), toUInt64(sum(input_tokens)), toUInt64(sum(output_tokens)),
+ toUInt64(sum(cache_read_tokens)), toUInt64(sum(cache_write_tokens)), toUInt64(sum(cache_write_1h_tokens)),
+ toUInt64(sum(reasoning_tokens)), toInt64(sum(cost_nanos)), toInt64(sum(ref_cost_nanos)),
+ toUInt64(sum(unpriced_requests)), toUInt64(sumIf(input_tokens + output_tokens, unpriced_requests > 0))`
+
+func totalsPtrs(t *Totals) []any {
+	return []any{&t.Requests, &t.InputTokens, &t.OutputTokens, &t.CacheReadTokens, &t.CacheWriteTokens,
+		&t.CacheWrite1hTokens, &t.ReasoningTokens, &t.CostNanos, &t.RefCostNanos, &t.UnpricedRequests, &t.UnpricedTokens}
+}
+
+// dayUsageSQL sums usage per UTC day (and per key expression, if any) over
+// the range, from the chosen source.
+func (q *Querier) dayUsageSQL(s Slice, from, to time.Time, key string) string {
+	if key == "" {
+		key = "''"
+	}
+	src := q.db + ".usage_daily_rollup FINAL WHERE " + usageFilter(s, from, to)
+	if q.Source == MinuteView {
+		src = q.db + ".usage WHERE " + usageFilter(s, from, to)
+	}
+	return "SELECT toDate(window_start) AS d, " + key + " AS k, " + usageSums +
+		" FROM " + src + " GROUP BY d, k ORDER BY d, k"
+}
+
+// periodIndex returns the index of the period holding t, or -1.
+func periodIndex(periods []Period, t time.Time) int {
+	i := sort.Search(len(periods), func(i int) bool { return periods[i].End.After(t) })
+	if i < len(periods) && !t.Before(periods[i].Start) {
+		return i
+	}
+	return -1
+}
+
+// usageByKey sums usage into periods, per key.
+func (q *Querier) usageByKey(ctx context.Context, s Slice, periods []Period, key string) (map[string][]Totals, error) {
+	from, to := periods[0].Start, periods[len(periods)-1].End
+	rows, err := q.conn.Query(ctx, q.dayUsageSQL(s, from, to, key))
+	if err != nil {
+		return nil, fmt.Errorf("query usage per day: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]Totals{}
+	for rows.Next() {
+		var d time.Time
+		var k string
+		var t Totals
+		if err := rows.Scan(append([]any{&d, &k}, totalsPtrs(&t)...)...); err != nil {
+			return nil, fmt.Errorf("scan usage per day: %w", err)
+		}
+		i := periodIndex(periods, time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC))
+		if i < 0 {
+			continue // cannot happen: the WHERE holds the range
+		}
+		if out[k] == nil {
+			out[k] = make([]Totals, len(periods))
+		}
+		out[k][i] = out[k][i].Add(t)
+	}
+	return out, rows.Err()
+}
+
+// periodExpr maps a DateTime column to the index of its period (-1 outside).
+func periodExpr(col string, periods []Period) string {
+	var b strings.Builder
+	b.WriteString("toInt32(multiIf(")
+	for i, p := range periods {
+		fmt.Fprintf(&b, "%s >= %s AND %s < %s, %d, ", col, ts(p.Start), col, ts(p.End), i)
+	}
+	b.WriteString("-1))")
+	return b.String()
+}
+
+// taskConds are the conditions of a slice on task_rollup: tasks are kept by
+// tenant, app and task type, and by the models they used (models holds
+// model names; a provider is matched through its models in the range).
+func taskConds(s Slice, providerModels []string) []string {
+	var w []string
+	for _, f := range []struct{ col, v string }{{"tenant", s.Tenant}, {"app", s.App}, {"task_type", s.TaskType}} {
+		if f.v != "" {
+			w = append(w, f.col+" = "+quote(f.v))
+		}
+	}
+	if s.Model != "" {
+		w = append(w, "has(models, "+quote(s.Model)+")")
+	}
+	if s.Provider != "" {
+		if len(providerModels) == 0 {
+			return append(w, "0")
+		}
+		qs := make([]string, len(providerModels))
+		for i, m := range providerModels {
+			qs[i] = quote(m)
+		}
+		w = append(w, "hasAny(models, ["+strings.Join(qs, ", ")+"])")
+	}
+	return w
+}
+
+// taskFilter is the WHERE of task_rollup for a range and a slice.
+func taskFilter(s Slice, from, to time.Time, providerModels []string) string {
+	w := append([]string{"window_start >= " + ts(from), "window_start < " + ts(to)}, taskConds(s, providerModels)...)
+	return strings.Join(w, " AND ")
+}
+
+// tasksByKey counts distinct tasks with a request in each period, per key
+// (a task_rollup expression). Counting distinct keys needs no FINAL: every
+// version of a row names the same task.
+func (q *Querier) tasksByKey(ctx context.Context, s Slice, periods []Period, key string, providerModels []string) (map[string][]uint64, error) {
+	from, to := periods[0].Start, periods[len(periods)-1].End
+	if key == "" {
+		key = "''"
+	}
+	sql := "SELECT " + periodExpr("window_start", periods) + " AS p, " + key + " AS k, toUInt64(uniqExact(tenant, task_id))" +
+		" FROM " + q.db + ".task_rollup WHERE " + taskFilter(s, from, to, providerModels) + " GROUP BY p, k"
+	rows, err := q.conn.Query(ctx, sql)
+	if err != nil {
+		return nil, fmt.Errorf("query tasks per period: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]uint64{}
+	for rows.Next() {
+		var p int32
+		var k string
+		var n uint64
+		if err := rows.Scan(&p, &k, &n); err != nil {
+			return nil, fmt.Errorf("scan tasks per period: %w", err)
+		}
+		if p < 0 {
+			continue
+		}
+		if out[k] == nil {
+			out[k] = make([]uint64, len(periods))
+		}
+		out[k][p] += n
+	}
+	return out, rows.Err()
+}

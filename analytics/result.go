@@ -1,0 +1,253 @@
+package analytics
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Series is one key's totals per period (a model, a task type).
+type Series struct {
+	Key    string   `json:"key"`
+	Totals []Totals `json:"totals"`
+}
+
+// TaskStats describe the tasks of one task type that ended in one period,
+// with their whole totals; tasks not yet done are counted apart.
+type TaskStats struct {
+	Ended         uint64  `json:"ended"`
+	Running       uint64  `json:"running"`
+	MeanTokens    float64 `json:"mean_tokens"`
+	P50Tokens     float64 `json:"p50_tokens"`
+	P95Tokens     float64 `json:"p95_tokens"`
+	MeanRequests  float64 `json:"mean_requests"`
+	P50Requests   float64 `json:"p50_requests"`
+	P95Requests   float64 `json:"p95_requests"`
+	MeanCostNanos float64 `json:"mean_cost_nanos"`
+	P50CostNanos  float64 `json:"p50_cost_nanos"`
+	P95CostNanos  float64 `json:"p95_cost_nanos"`
+}
+
+// TaskTypeSeries is a task type's totals and task statistics per period.
+type TaskTypeSeries struct {
+	TaskType string      `json:"task_type"`
+	Totals   []Totals    `json:"totals"`
+	Tasks    []TaskStats `json:"tasks"`
+}
+
+// UnpricedModel is a model whose requests had no price in the range.
+type UnpricedModel struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	Requests uint64 `json:"requests"`
+	Tokens   uint64 `json:"tokens"`
+}
+
+// Result is everything a report shows for one slice over its periods.
+type Result struct {
+	Slice          Slice
+	Periods        []Period
+	Totals         []Totals // per period
+	ByModel        []Series // key provider/model, by spend over the range
+	ByTaskType     []TaskTypeSeries
+	UnpricedModels []UnpricedModel
+}
+
+// Empty reports whether the slice had no requests in the range.
+func (r *Result) Empty() bool {
+	for _, t := range r.Totals {
+		if t.Requests > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Summary compares the first period with the last.
+func (r *Result) Summary() Comparison {
+	return Compare(r.Totals[0], r.Totals[len(r.Totals)-1])
+}
+
+// Query reads a slice's figures for the periods (contiguous, ascending).
+func (q *Querier) Query(ctx context.Context, s Slice, periods []Period) (*Result, error) {
+	if len(periods) == 0 {
+		return nil, fmt.Errorf("no periods")
+	}
+	res := &Result{Slice: s, Periods: periods, Totals: make([]Totals, len(periods))}
+	total, err := q.usageByKey(ctx, s, periods, "")
+	if err != nil {
+		return nil, err
+	}
+	if t := total[""]; t != nil {
+		res.Totals = t
+	}
+	byModel, err := q.usageByKey(ctx, s, periods, "concat(provider, '/', model)")
+	if err != nil {
+		return nil, err
+	}
+	res.ByModel = sortedSeries(byModel)
+	var providerModels []string
+	for _, m := range res.ByModel {
+		providerModels = append(providerModels, m.Key[strings.IndexByte(m.Key, '/')+1:])
+	}
+	if err := q.addTasks(ctx, res, providerModels); err != nil {
+		return nil, err
+	}
+	if err := q.addTaskTypes(ctx, res, providerModels); err != nil {
+		return nil, err
+	}
+	res.UnpricedModels, err = q.unpriced(ctx, s, periods[0].Start, periods[len(periods)-1].End)
+	return res, err
+}
+
+func (q *Querier) addTasks(ctx context.Context, res *Result, providerModels []string) error {
+	tasks, err := q.tasksByKey(ctx, res.Slice, res.Periods, "", providerModels)
+	if err != nil {
+		return err
+	}
+	for i, n := range tasks[""] {
+		res.Totals[i].Tasks = n
+	}
+	// Tasks per model: the tasks that used the model.
+	byModel, err := q.tasksByKey(ctx, res.Slice, res.Periods, "arrayJoin(models)", providerModels)
+	if err != nil {
+		return err
+	}
+	for _, m := range res.ByModel {
+		name := m.Key[strings.IndexByte(m.Key, '/')+1:]
+		for i, n := range byModel[name] {
+			m.Totals[i].Tasks = n
+		}
+	}
+	return nil
+}
+
+func (q *Querier) addTaskTypes(ctx context.Context, res *Result, providerModels []string) error {
+	usage, err := q.usageByKey(ctx, res.Slice, res.Periods, "task_type")
+	if err != nil {
+		return err
+	}
+	tasks, err := q.tasksByKey(ctx, res.Slice, res.Periods, "task_type", providerModels)
+	if err != nil {
+		return err
+	}
+	stats, err := q.taskStats(ctx, res.Slice, res.Periods, providerModels)
+	if err != nil {
+		return err
+	}
+	for _, s := range sortedSeries(usage) {
+		tt := TaskTypeSeries{TaskType: s.Key, Totals: s.Totals, Tasks: make([]TaskStats, len(res.Periods))}
+		for i, n := range tasks[s.Key] {
+			tt.Totals[i].Tasks = n
+		}
+		if st := stats[s.Key]; st != nil {
+			tt.Tasks = st
+		}
+		res.ByTaskType = append(res.ByTaskType, tt)
+	}
+	return nil
+}
+
+// sortedSeries orders series by spend over all periods, largest first.
+func sortedSeries(m map[string][]Totals) []Series {
+	out := make([]Series, 0, len(m))
+	for k, t := range m {
+		out = append(out, Series{Key: k, Totals: t})
+	}
+	spend := func(s Series) (c int64) {
+		for _, t := range s.Totals {
+			c += t.CostNanos
+		}
+		return c
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := spend(out[i]), spend(out[j]); a != b {
+			return a > b
+		}
+		return out[i].Key < out[j].Key
+	})
+	return out
+}
+
+// taskStats reads the tasks that ended in each period, by task type, with
+// their totals over all their windows since TaskLookback before the range.
+func (q *Querier) taskStats(ctx context.Context, s Slice, periods []Period, providerModels []string) (map[string][]TaskStats, error) {
+	from, to := periods[0].Start, periods[len(periods)-1].End
+	inner := Slice{Tenant: s.Tenant}
+	sql := `SELECT ` + periodExpr("last_seen", periods) + ` AS p, task_type,
+ toUInt64(countIf(done = 1)), toUInt64(countIf(done = 0)),
+ toFloat64(avgIf(tokens, done = 1)), toFloat64(quantileExactIf(0.5)(tokens, done = 1)), toFloat64(quantileExactIf(0.95)(tokens, done = 1)),
+ toFloat64(avgIf(requests, done = 1)), toFloat64(quantileExactIf(0.5)(requests, done = 1)), toFloat64(quantileExactIf(0.95)(requests, done = 1)),
+ toFloat64(avgIf(cost, done = 1)), toFloat64(quantileExactIf(0.5)(cost, done = 1)), toFloat64(quantileExactIf(0.95)(cost, done = 1))
+FROM (
+ SELECT tenant, task_id, argMin(task_type, min_time) AS task_type, argMin(app, min_time) AS app,
+  max(max_time) AS last_seen, sum(requests) AS requests, sum(input_tokens + output_tokens) AS tokens,
+  sum(cost_nanos) AS cost, max(done) AS done, groupUniqArrayArray(models) AS models
+ FROM ` + q.db + `.task_rollup FINAL
+ WHERE ` + taskFilter(inner, from.Add(-q.TaskLookback), to, nil) + `
+ GROUP BY tenant, task_id
+) WHERE ` + taskOuterFilter(s, providerModels) + `
+GROUP BY p, task_type`
+	rows, err := q.conn.Query(ctx, sql)
+	if err != nil {
+		return nil, fmt.Errorf("query task statistics: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]TaskStats{}
+	for rows.Next() {
+		var p int32
+		var tt string
+		var st TaskStats
+		if err := rows.Scan(&p, &tt, &st.Ended, &st.Running, &st.MeanTokens, &st.P50Tokens, &st.P95Tokens,
+			&st.MeanRequests, &st.P50Requests, &st.P95Requests, &st.MeanCostNanos, &st.P50CostNanos, &st.P95CostNanos); err != nil {
+			return nil, fmt.Errorf("scan task statistics: %w", err)
+		}
+		if p < 0 {
+			continue
+		}
+		if out[tt] == nil {
+			out[tt] = make([]TaskStats, len(periods))
+		}
+		if st.Ended == 0 { // avg of nothing is nan
+			st = TaskStats{Running: st.Running}
+		}
+		out[tt][p] = st
+	}
+	return out, rows.Err()
+}
+
+// taskOuterFilter applies the slice (but the tenant, already applied) to
+// whole tasks.
+func taskOuterFilter(s Slice, providerModels []string) string {
+	s.Tenant = ""
+	w := taskConds(s, providerModels)
+	if len(w) == 0 {
+		return "1"
+	}
+	return strings.Join(w, " AND ")
+}
+
+func (q *Querier) unpriced(ctx context.Context, s Slice, from, to time.Time) ([]UnpricedModel, error) {
+	src := q.db + ".usage_daily_rollup FINAL"
+	if q.Source == MinuteView {
+		src = q.db + ".usage"
+	}
+	rows, err := q.conn.Query(ctx, `SELECT provider, model, toUInt64(sum(unpriced_requests)), toUInt64(sum(input_tokens + output_tokens))
+ FROM `+src+` WHERE `+usageFilter(s, from, to)+` AND unpriced_requests > 0
+ GROUP BY provider, model ORDER BY provider, model`)
+	if err != nil {
+		return nil, fmt.Errorf("query unpriced models: %w", err)
+	}
+	defer rows.Close()
+	var out []UnpricedModel
+	for rows.Next() {
+		var u UnpricedModel
+		if err := rows.Scan(&u.Provider, &u.Model, &u.Requests, &u.Tokens); err != nil {
+			return nil, fmt.Errorf("scan unpriced models: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
