@@ -38,6 +38,7 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 			for i := range rows {
 				if s := taskFromRow(&rows[i]); p.tasks[s.key] == nil {
 					p.tasks[s.key] = s
+					p.largest = max(p.largest, s.sums.largest())
 					p.unevict(s.key)
 				}
 			}

@@ -118,8 +118,9 @@ func TestSkewedProducerDoesNotMoveTheClock(t *testing.T) {
 	a.stop()
 }
 
-// backfillEvents sizes the backfill test: 200,000 events in CI, more with
-// JEVONS_BACKFILL_EVENTS (the full test is 1,000,000).
+// backfillEvents sizes the backfill test: 100,000 events in CI (a few
+// minutes on a loaded 2-core machine), more with JEVONS_BACKFILL_EVENTS
+// (the full test is 1,000,000).
 func backfillEvents(t *testing.T) int {
 	if s := os.Getenv("JEVONS_BACKFILL_EVENTS"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -128,7 +129,7 @@ func backfillEvents(t *testing.T) int {
 		}
 		return n
 	}
-	return 200_000
+	return 100_000
 }
 
 // A backfill: events spread over 30 days arriving in random order, with

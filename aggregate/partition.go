@@ -88,6 +88,15 @@ type partition struct {
 // states only beyond it.
 const overflowGuard = math.MaxInt64 / 2
 
+// largestSum bounds every sum of every state in memory.
+func (p *partition) largestSum() uint64 {
+	l := p.largest
+	for i := range p.usage {
+		l = max(l, p.usage[i].largest)
+	}
+	return l
+}
+
 // fits reports whether every in-memory state the event goes to can take it.
 func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
 	for i := range p.usage {
@@ -219,7 +228,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 		cp := *ev // the decoder's event is reused; a deferred event keeps a copy
 		e.ev = &cp
 	}
-	if p.largest > overflowGuard-uint64(max(e.cost, e.refCost, 6*schemas.MaxTokens)) && !p.fits(&e, tk, coldTask) {
+	if p.largestSum() > overflowGuard-uint64(max(e.cost, e.refCost, 6*schemas.MaxTokens)) && !p.fits(&e, tk, coldTask) {
 		return p.deadLetter(m, "adding this event would take a usage or task state's sums past their columns' maximum (Int64 nano-dollars)")
 	}
 	applied := false
@@ -227,9 +236,8 @@ func (p *partition) process(m *kafka.Message) outcome {
 		r := &p.usage[i]
 		if k := r.key(t, e.ev); k.window < r.floor {
 			r.cold = append(r.cold, e)
-		} else if r.apply(k, &e) {
-			applied = true
-			p.largest = max(p.largest, r.states[k].sums.largest())
+		} else {
+			applied = r.apply(k, &e) || applied
 		}
 	}
 	if coldTask {

@@ -29,7 +29,8 @@ type usageRes struct {
 	cold   []priced   // late events waiting for their stored state
 	late   []usageKey // states below the floor in memory: they leave after their flush
 
-	overflowed int64 // late corrections left out of a state they would overflow
+	overflowed int64  // late corrections left out of a state they would overflow
+	largest    uint64 // no state has a sum above this
 }
 
 func newUsageRes(table string, size time.Duration) usageRes {
@@ -67,6 +68,7 @@ func (r *usageRes) apply(k usageKey, e *priced) bool {
 		return false
 	}
 	s.add(e)
+	r.largest = max(r.largest, s.sums.largest())
 	if !s.dirty {
 		s.dirty = true
 		r.dirty = append(r.dirty, s)
@@ -80,6 +82,7 @@ func (r *usageRes) load(rows []schemas.UsageRow) {
 	for i := range rows {
 		if s := usageFromRow(&rows[i]); r.states[s.key] == nil {
 			r.states[s.key] = s
+			r.largest = max(r.largest, s.sums.largest())
 			if s.key.window < r.floor {
 				r.late = append(r.late, s.key)
 			}

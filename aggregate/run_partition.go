@@ -252,13 +252,15 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 var errNoCheckpoint = errors.New("no checkpoint")
 
 // noCheckpoint positions a partition that has no checkpoint in ClickHouse.
-// A first start (no committed offset, no stored state) starts from the
-// first offset. Otherwise the database or the group is not the one that
-// consumed the partition: the committed Kafka offset is only where replay
-// started, so continuing from it would count some duplicates twice. The
-// aggregator refuses unless --reset-from says what to do.
+// A first start (no committed offset, no other group's checkpoint) starts
+// from the first offset: states stored by a first flush that died before
+// its checkpoint hold their versions, so this is exact. Otherwise the
+// database or the group is not the one that consumed the partition: the
+// committed Kafka offset is only where replay started, so continuing from
+// it would count some duplicates twice, and another group's states would be
+// added to. The aggregator refuses unless --reset-from says what to do.
 func (a *Aggregator) noCheckpoint(ctx context.Context, p *partition, as kafka.PartitionAssignment, start *int64, log *zap.Logger) error {
-	stored, err := a.store.HasStates(ctx, p.id)
+	stored, err := a.store.OtherCheckpoints(ctx, a.cfg.Group, a.cfg.Topic, p.id)
 	if err != nil {
 		return err
 	}
@@ -267,7 +269,7 @@ func (a *Aggregator) noCheckpoint(ctx context.Context, p *partition, as kafka.Pa
 	case fresh || a.cfg.ResetFrom == ResetEarliest:
 		p.startFresh(0)
 		*start = kafka.FirstOffset
-		log.Info("partition assigned with no checkpoint; starting from the first offset", zap.Bool("stored_states", stored))
+		log.Info("partition assigned with no checkpoint; starting from the first offset")
 	case a.cfg.ResetFrom == ResetCommitted && as.Offset >= 0:
 		p.startFresh(as.Offset)
 		p.flushedThrough = as.Offset
@@ -275,7 +277,7 @@ func (a *Aggregator) noCheckpoint(ctx context.Context, p *partition, as kafka.Pa
 		log.Warn("no checkpoint; starting from the committed Kafka offset as told (duplicates of earlier events may count twice)", zap.Int64("offset", as.Offset))
 	default:
 		err := fmt.Errorf("%w for group %q, topic %q, partition %d in database %q, but the partition was consumed before "+
-			"(committed Kafka offset %d, stored states %v): the database or group is not the one that consumed it; "+
+			"(committed Kafka offset %d, checkpoints of another group %v): the database or group is not the one that consumed it; "+
 			"start with --reset-from=earliest to recount the partition from its first offset, or --reset-from=committed to continue inexactly",
 			errNoCheckpoint, a.cfg.Group, a.cfg.Topic, p.id, a.cfg.ClickHouse.Database, as.Offset, stored)
 		log.Error("refusing to start the partition", zap.Error(err))

@@ -261,13 +261,14 @@ func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partiti
 	return c, true, nil
 }
 
-// HasStates reports whether the database holds any usage state of a source
-// partition: a partition without a checkpoint that has states was consumed
-// by another group or lost its checkpoint.
-func (s *Store) HasStates(ctx context.Context, partition uint32) (bool, error) {
-	rows, err := s.conn.Query(ctx, "SELECT 1 FROM "+s.db+"."+UsageTable+" WHERE src_partition = "+strconv.Itoa(int(partition))+" LIMIT 1")
+// OtherCheckpoints reports whether another consumer group has checkpoints
+// of the topic's partition in this database: states stored there were
+// counted by that group.
+func (s *Store) OtherCheckpoints(ctx context.Context, group, topic string, partition uint32) (bool, error) {
+	rows, err := s.conn.Query(ctx, "SELECT 1 FROM "+s.db+".consumer_checkpoints WHERE consumer_group != "+quote(group)+
+		" AND topic = "+quote(topic)+" AND partition = "+strconv.Itoa(int(partition))+" LIMIT 1")
 	if err != nil {
-		return false, fmt.Errorf("look for stored states: %w", err)
+		return false, fmt.Errorf("look for other groups' checkpoints: %w", err)
 	}
 	defer rows.Close()
 	return rows.Next(), rows.Err()
