@@ -20,6 +20,7 @@ import (
 
 	"github.com/jevonsdev/jevons/ingest/loadgen"
 	"github.com/jevonsdev/jevons/internal/itest"
+	"github.com/jevonsdev/jevons/internal/procstat"
 	"github.com/jevonsdev/jevons/internal/progress"
 	"github.com/jevonsdev/jevons/internal/topics"
 	"github.com/jevonsdev/jevons/internal/verify"
@@ -132,6 +133,7 @@ type aggregator struct {
 	cmd  *exec.Cmd
 	http string
 	log  string
+	rss  *procstat.PeakRSS
 }
 
 func (e *env) start(extra ...string) *aggregator {
@@ -154,7 +156,9 @@ func (e *env) start(extra ...string) *aggregator {
 	if err := a.cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
+	a.rss = procstat.WatchPeakRSS(a.cmd.Process.Pid, 100*time.Millisecond)
 	e.t.Cleanup(func() {
+		a.rss.Stop()
 		if a.cmd.ProcessState == nil {
 			_ = a.cmd.Process.Kill()
 			_ = a.cmd.Wait()
@@ -197,10 +201,10 @@ func (a *aggregator) stop() int64 {
 		_ = a.cmd.Process.Kill()
 		a.e.t.Fatal("aggregator did not exit within 45s of SIGTERM")
 	}
-	if ru, ok := a.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss * 1024
-	}
-	return 0
+	// Not the rusage of wait4: it carries this (larger) test process's
+	// high-water mark into the child's (see internal/procstat).
+	a.rss.Stop()
+	return a.rss.Bytes()
 }
 
 // outcomes reads the outcome counters from /metrics.

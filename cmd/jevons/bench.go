@@ -16,6 +16,7 @@ import (
 
 	"github.com/jevonsdev/jevons/ingest/emit"
 	"github.com/jevonsdev/jevons/ingest/loadgen"
+	"github.com/jevonsdev/jevons/internal/procstat"
 	"github.com/jevonsdev/jevons/internal/progress"
 	"github.com/jevonsdev/jevons/internal/verify"
 	"github.com/jevonsdev/jevons/pricing"
@@ -96,6 +97,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	peak := procstat.WatchPeakRSS(cmd.Process.Pid, 100*time.Millisecond)
+	defer peak.Stop()
 	waitErr := progress.WaitCaughtUp(ctx, conn, run, run, topic, ends, 30*time.Minute)
 	pipeSecs := time.Since(pipeStart).Seconds()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -106,10 +109,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if exitErr != nil {
 		return fmt.Errorf("aggregator exit: %w", exitErr)
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024
-	}
+	peak.Stop()
+	rss := peak.Bytes() // the aggregator's own VmHWM, not wait4's rusage (see internal/procstat)
 	var rows uint64
 	if err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+run+".usage_rollup) + (SELECT count() FROM "+run+".task_rollup)").Scan(&rows); err != nil {
 		return err

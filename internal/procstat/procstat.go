@@ -1,0 +1,87 @@
+// Package procstat reads a child process's own peak memory from /proc.
+//
+// The rusage a parent gets from wait4 is not that figure on Linux: Go starts
+// children with vfork semantics, and at exec the kernel carries the old
+// address space's high-water mark (the parent's) into the child's
+// ru_maxrss, so a large parent reports its own peak as the child's. VmHWM
+// in /proc/PID/status belongs to the child's address space only.
+package procstat
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// PeakRSS watches one process's peak resident set size (VmHWM).
+type PeakRSS struct {
+	pid  int
+	peak atomic.Int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+// WatchPeakRSS polls pid's VmHWM every interval until Stop. VmHWM only
+// grows, so the last reading before the process exits is its peak, give or
+// take what it gained in the final interval.
+func WatchPeakRSS(pid int, interval time.Duration) *PeakRSS {
+	w := &PeakRSS{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			w.read()
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// Stop ends the polling; call it once the process has exited (or before,
+// to freeze the figure). It is safe to call twice.
+func (w *PeakRSS) Stop() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// Bytes is the highest VmHWM read so far, in bytes (0 if none was read).
+func (w *PeakRSS) Bytes() int64 { return w.peak.Load() }
+
+func (w *PeakRSS) read() {
+	if kb := VmHWM(w.pid); kb*1024 > w.peak.Load() {
+		w.peak.Store(kb * 1024)
+	}
+}
+
+// VmHWM returns the process's peak resident set size in KiB, or 0 when it
+// cannot be read (the process is gone, or this is not Linux).
+func VmHWM(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := sc.Bytes()
+		if rest, ok := bytes.CutPrefix(line, []byte("VmHWM:")); ok {
+			f := bytes.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(string(f[0]), 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
