@@ -47,12 +47,16 @@
 // checkpoint, sets the clock to replay_max_time and fetches from replay_from.
 // Messages below flushed_through only rebuild the duplicate set and the
 // clock. At the first message at or above flushed_through it loads the stored
-// states of windows that may still be open (window start >= floor, where the
-// floor is the window holding clock - allowed lateness); from then on memory
-// is authoritative for windows at or above the floor. An event for a window
-// below the floor (a late event) or for a task state evicted from memory
-// loads that key's stored state first (batched), then applies the event.
-// Before letting a partition go on revocation or SIGTERM, the owner flushes.
+// usage states of windows that may still be open (window start >= floor,
+// where the floor is the window holding clock - allowed lateness, per
+// resolution); from then on memory is authoritative for usage windows at or
+// above the floor. Task states are not loaded whole: until the task windows
+// open at the restart close, a task not in memory is loaded by key. An event
+// for a window below the floor (a late event) or for a task state evicted
+// from memory loads that key's stored state first (batched by key, the keys
+// sent as an external table), then applies the event. Before letting a
+// partition go on revocation or SIGTERM, the owner flushes; the rebalance
+// timeout covers that final flush.
 //
 // # Proof sketch
 //

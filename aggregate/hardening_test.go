@@ -134,14 +134,16 @@ func backfillEvents(t *testing.T) int {
 
 // A backfill: events spread over 30 days arriving in random order, with
 // retries. Peak RSS stays under the configured memory limit (256 MiB, with
-// at most 5,000 changed states per partition between flushes) and the
-// totals (minute and day views, tasks) are exact.
+// at most 2,000 changed states per partition between flushes and 50,000
+// duplicate-set entries per partition: the clock stalls in a backfill, so
+// the set fills to its maximum) and the totals (minute and day views,
+// tasks) are exact.
 func TestBackfillOf30DaysShuffled(t *testing.T) {
 	e := newEnv(t, 8, false)
 	n := backfillEvents(t)
 	truth := e.loadgen("--events", strconv.Itoa(n), "--seed", "101", "--spread", "720h", "--dup-ratio", "0.01")
 	const limitMiB = 256
-	a := e.start("--memory-limit-mib", strconv.Itoa(limitMiB), "--max-dirty", "5000")
+	a := e.start("--memory-limit-mib", strconv.Itoa(limitMiB), "--max-dirty", "2000", "--dedup-max-entries", "50000")
 	e.waitCaughtUp(time.Duration(n/1000+120) * time.Second)
 	e.verify(truth)
 	out := a.outcomes()
