@@ -1,7 +1,9 @@
 package secure
 
 import (
+	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -110,6 +112,41 @@ func (k *Kafka) Dialer(timeout time.Duration) *kafka.Dialer {
 func (k *Kafka) Client(brokers []string, timeout time.Duration) (client *kafka.Client, done func()) {
 	tr := k.Transport(timeout)
 	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: tr}, tr.CloseIdleConnections
+}
+
+// Explain adds to err, the failure of a request through a Transport or
+// Client, why the brokers cannot be reached when dialling one shows it:
+// kafka-go's client reports a failed TLS handshake or SASL authentication
+// only as "Broker Not Available". err is returned as it is when a broker
+// answers.
+func (k *Kafka) Explain(ctx context.Context, brokers []string, err error) error {
+	if err == nil || len(brokers) == 0 {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var why []error
+	for _, b := range brokers {
+		conn, derr := k.Dialer(10*time.Second).DialContext(ctx, "tcp", b)
+		if derr == nil {
+			_ = conn.Close()
+			return err
+		}
+		why = append(why, fmt.Errorf("%s: %w", b, k.hint(derr)))
+	}
+	return fmt.Errorf("%w; dialling the brokers: %w", err, errors.Join(why...))
+}
+
+// hint names the settings behind a failed handshake or authentication.
+func (k *Kafka) hint(err error) error {
+	var saslErr kafka.Error
+	switch {
+	case errors.As(err, &saslErr) && saslErr == kafka.SASLAuthenticationFailed:
+		return fmt.Errorf("check kafka-sasl-user, kafka-sasl-password and kafka-sasl-mechanism: %w", err)
+	case errors.As(err, new(*tls.CertificateVerificationError)), errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(x509.HostnameError)):
+		return fmt.Errorf("check kafka-tls-ca and kafka-tls-server-name: %w", err)
+	}
+	return err
 }
 
 func (k *Kafka) tlsConfig() *tls.Config {

@@ -44,7 +44,7 @@ func Ensure(ctx context.Context, sec *secure.Kafka, brokers []string, topic stri
 		Topic: topic, NumPartitions: partitions, ReplicationFactor: replication, ConfigEntries: config,
 	}}})
 	if err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
+		return fmt.Errorf("create topic %s: %w", topic, sec.Explain(ctx, brokers, err))
 	}
 	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", topic, err)
@@ -81,7 +81,7 @@ func Partitions(ctx context.Context, sec *secure.Kafka, brokers []string, topic 
 	defer done()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return 0, fmt.Errorf("metadata for %s: %w", topic, err)
+		return 0, fmt.Errorf("metadata for %s: %w", topic, sec.Explain(ctx, brokers, err))
 	}
 	for _, t := range md.Topics {
 		if t.Name != topic {
@@ -118,7 +118,7 @@ func TimestampBound(ctx context.Context, sec *secure.Kafka, brokers []string, to
 		ConfigNames: []string{"message.timestamp.type", "message.timestamp.after.max.ms", "message.timestamp.difference.max.ms"},
 	}}})
 	if err != nil {
-		return 0, "", fmt.Errorf("describe topic %s: %w", topic, err)
+		return 0, "", fmt.Errorf("describe topic %s: %w", topic, sec.Explain(ctx, brokers, err))
 	}
 	cfg := map[string]string{}
 	for _, r := range resp.Resources {
