@@ -197,8 +197,8 @@ func TestThePipelineOverSCRAMAndTLSIsExact(t *testing.T) {
 	chArgs := []string{"--clickhouse", s.ClickHouse, "--database", id, "--clickhouse-user", s.ClickHouseUser,
 		"--clickhouse-password-file", s.ClickHousePasswordFile, "--clickhouse-tls", "--clickhouse-tls-ca", s.CAFile}
 	var logs syncBuffer
-	code := run(context.Background(), append(append([]string{"loadgen", "--events", "3000", "--dup-ratio", "0.05", "--bad-ratio", "0.01",
-		"--truth", truth, "--kafka-sasl-password-file", s.KafkaPasswordFile}, kafkaArgs...)), io.Discard, &logs)
+	code := run(context.Background(), append([]string{"loadgen", "--events", "3000", "--dup-ratio", "0.05", "--bad-ratio", "0.01",
+		"--truth", truth, "--kafka-sasl-password-file", s.KafkaPasswordFile}, kafkaArgs...), io.Discard, &logs)
 	if code != 0 {
 		t.Fatalf("loadgen: exit %d\n%s", code, logs.String())
 	}
