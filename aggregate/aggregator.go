@@ -25,12 +25,14 @@ import (
 	"github.com/jevonsdev/jevons/internal/topics"
 	"github.com/jevonsdev/jevons/pricing"
 	"github.com/jevonsdev/jevons/schemas"
+	"github.com/jevonsdev/jevons/secure"
 	"github.com/jevonsdev/jevons/sink"
 )
 
 // Aggregator is the `jevons aggregate` service.
 type Aggregator struct {
 	cfg   Config
+	sec   *secure.Kafka
 	log   *zap.Logger
 	cat   *pricing.Catalog
 	m     *metrics
@@ -54,7 +56,11 @@ func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Aggregator{cfg: cfg, log: log.Named("aggregate"), cat: cat, m: newMetrics()}
+	sec, err := cfg.KafkaSecurity.Load()
+	if err != nil {
+		return nil, fmt.Errorf("aggregate config: %w", err)
+	}
+	a := &Aggregator{cfg: cfg, sec: sec, log: log.Named("aggregate"), cat: cat, m: newMetrics()}
 	fp, err := catalogFingerprint(cfg.Catalogs)
 	if err != nil {
 		return nil, err
@@ -95,7 +101,7 @@ func catalogFingerprint(overlays []string) (string, error) {
 // events sent before it may hash to another partition, where the duplicate
 // set cannot see the original.
 func (a *Aggregator) watchPartitions(ctx context.Context) {
-	n, err := topics.Partitions(ctx, kafka.TCP(a.cfg.Brokers...), a.cfg.Topic)
+	n, err := topics.Partitions(ctx, a.sec, a.cfg.Brokers, a.cfg.Topic)
 	if err != nil {
 		return
 	}
@@ -144,7 +150,7 @@ func (a *Aggregator) Run(ctx context.Context) (err error) {
 	a.dlq = &kafka.Writer{
 		Addr: kafka.TCP(a.cfg.Brokers...), Topic: a.cfg.DLQTopic, Balancer: kafka.BalancerFunc(bySourcePartition),
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 5,
-		Transport: &kafka.Transport{DialTimeout: 10 * time.Second}, // fresh metadata: the DLQ may be new
+		Transport: a.sec.Transport(10 * time.Second), // fresh metadata: the DLQ may be new
 	}
 	defer a.dlq.Close()
 
@@ -207,11 +213,11 @@ func (a *Aggregator) connect(ctx context.Context) (driver.Conn, error) {
 // count, so that each source partition's dead letters keep to one partition.
 func (a *Aggregator) ensureDLQ(ctx context.Context) error {
 	return retry(ctx, a.log, "ensure dead-letter topic", func(ctx context.Context) error {
-		n, err := topics.Partitions(ctx, kafka.TCP(a.cfg.Brokers...), a.cfg.Topic)
+		n, err := topics.Partitions(ctx, a.sec, a.cfg.Brokers, a.cfg.Topic)
 		if err != nil {
 			return err
 		}
-		return topics.Ensure(ctx, a.cfg.Brokers, a.cfg.DLQTopic, n, -1) // -1: the broker's default replication
+		return topics.Ensure(ctx, a.sec, a.cfg.Brokers, a.cfg.DLQTopic, n, -1) // -1: the broker's default replication
 	})
 }
 
@@ -222,7 +228,7 @@ func (a *Aggregator) ensureDLQ(ctx context.Context) error {
 func (a *Aggregator) checkTimestamps(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	bound, typ, err := topics.TimestampBound(cctx, a.cfg.Brokers, a.cfg.Topic)
+	bound, typ, err := topics.TimestampBound(cctx, a.sec, a.cfg.Brokers, a.cfg.Topic)
 	switch {
 	case err != nil:
 		a.log.Warn("could not read the input topic's timestamp settings; message times are trusted as sent", zap.Error(err))
@@ -269,7 +275,7 @@ func (a *Aggregator) consume(ctx context.Context) error {
 	errLog := a.log.Named("kafka")
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: a.cfg.Group, Brokers: a.cfg.Brokers, Topics: []string{a.cfg.Topic},
-		StartOffset: kafka.FirstOffset, SessionTimeout: a.cfg.SessionTimeout,
+		StartOffset: kafka.FirstOffset, SessionTimeout: a.cfg.SessionTimeout, Dialer: a.sec.Dialer(10 * time.Second),
 		// A member rejoins only after its partitions' final flushes, which may
 		// take the shutdown timeout: the rebalance waits for them, so a new
 		// owner never reads a checkpoint or DLQ tail the old one is still writing.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/jevonsdev/jevons/ingest/emit"
+	"github.com/jevonsdev/jevons/secure"
 	"github.com/jevonsdev/jevons/sink"
 )
 
@@ -36,8 +37,10 @@ type Config struct {
 
 	HTTPAddr   string // serves /metrics, /healthz, /readyz when set
 	ClickHouse sink.Config
-	Catalogs   []string // price catalog overlays
-	Observer   Observer // sees each event applied to its task state (stream alerting); nil: none
+	// KafkaSecurity: SASL/SCRAM and TLS towards the brokers; zero: plaintext.
+	KafkaSecurity secure.KafkaConfig
+	Catalogs      []string // price catalog overlays
+	Observer      Observer // sees each event applied to its task state (stream alerting); nil: none
 }
 
 // What a partition without a checkpoint but consumed before starts from.
@@ -105,6 +108,9 @@ func (c *Config) Validate() error {
 		bad("dedup-max-entries must be >= 1000, got %d", c.DedupMaxEntries)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.KafkaSecurity.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -162,7 +162,7 @@ func (e *env) dlqBySource() map[string]int {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ends, err := progress.EndOffsets(ctx, []string{e.kafka}, e.topic+".dlq")
+	ends, err := progress.EndOffsets(ctx, nil, []string{e.kafka}, e.topic+".dlq")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func TestPartitionCountChangeIsReported(t *testing.T) {
 	truth := e.loadgen("--events", "10000", "--seed", "161")
 	a := e.start()
 	e.waitCaughtUp(2 * time.Minute)
-	client, done := topics.NewClient(kafka.TCP(e.kafka))
+	client, done := topics.NewClient(nil, []string{e.kafka})
 	defer done()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	resp, err := client.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: e.topic, Count: 4}}})

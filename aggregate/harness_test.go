@@ -68,7 +68,7 @@ func newEnv(t *testing.T, partitions int, exclusive bool, topicConfig ...kafka.C
 	e.topic, e.group, e.db = "jevons."+name, name, name
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, []string{e.kafka}, e.topic, partitions, 1, append(topics.EventTopicConfig(), topicConfig...)...); err != nil {
+	if err := topics.Ensure(ctx, nil, []string{e.kafka}, e.topic, partitions, 1, append(topics.EventTopicConfig(), topicConfig...)...); err != nil {
 		t.Fatal(err)
 	}
 	cfg := sink.DefaultConfig()
@@ -234,7 +234,7 @@ func (a *aggregator) outcomes() map[string]int64 {
 func (e *env) waitCaughtUp(timeout time.Duration) {
 	e.t.Helper()
 	ctx := context.Background()
-	ends, err := progress.EndOffsets(ctx, []string{e.kafka}, e.topic)
+	ends, err := progress.EndOffsets(ctx, nil, []string{e.kafka}, e.topic)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func (e *env) verify(truth *loadgen.Truth) {
 // dlqMessages counts the messages in the dead-letter topic.
 func (e *env) dlqMessages() int64 {
 	e.t.Helper()
-	ends, err := progress.EndOffsets(context.Background(), []string{e.kafka}, e.topic+".dlq")
+	ends, err := progress.EndOffsets(context.Background(), nil, []string{e.kafka}, e.topic+".dlq")
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func (e *env) dlqReasons() []string {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ends, err := progress.EndOffsets(ctx, []string{e.kafka}, e.topic+".dlq")
+	ends, err := progress.EndOffsets(ctx, nil, []string{e.kafka}, e.topic+".dlq")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 		return
 	}
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: a.cfg.Brokers, Topic: a.cfg.Topic, Partition: as.ID,
+		Brokers: a.cfg.Brokers, Topic: a.cfg.Topic, Partition: as.ID, Dialer: a.sec.Dialer(10 * time.Second),
 		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 1000,
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { log.Warn(fmt.Sprintf(msg, args...)) }),
 	})
@@ -312,14 +312,15 @@ var errNoLeader = errors.New("no reachable leader")
 // partition shared after input partitions were added can hold many of a
 // neighbour's after ours), at most dlqScanLimit messages.
 func (a *Aggregator) dlqThrough(ctx context.Context, src int) (int64, error) {
-	n, err := topics.Partitions(ctx, kafka.TCP(a.cfg.Brokers...), a.cfg.DLQTopic)
+	n, err := topics.Partitions(ctx, a.sec, a.cfg.Brokers, a.cfg.DLQTopic)
 	if err != nil {
 		return -1, err
 	}
 	dp := src % n
 	var conn *kafka.Conn
+	dialer := a.sec.Dialer(10 * time.Second)
 	for _, b := range a.cfg.Brokers {
-		if conn, err = kafka.DialLeader(ctx, "tcp", b, a.cfg.DLQTopic, dp); err == nil {
+		if conn, err = dialer.DialLeader(ctx, "tcp", b, a.cfg.DLQTopic, dp); err == nil {
 			break
 		}
 	}
@@ -331,7 +332,8 @@ func (a *Aggregator) dlqThrough(ctx context.Context, src int) (int64, error) {
 	if err != nil || last <= first {
 		return -1, err
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.cfg.Brokers, Topic: a.cfg.DLQTopic, Partition: dp, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond})
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: a.cfg.Brokers, Topic: a.cfg.DLQTopic, Partition: dp, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond,
+		Dialer: dialer})
 	defer r.Close()
 	for end := last; end > first && last-end < dlqScanLimit; {
 		from := max(first, end-dlqWindow)

@@ -67,7 +67,7 @@ rules:
 	time.Sleep(5 * time.Second) // warm up: the aggregator is consuming the background load
 
 	offsets := func() int64 {
-		ends, err := progress.EndOffsets(context.Background(), []string{e.kafka}, e.topic)
+		ends, err := progress.EndOffsets(context.Background(), nil, []string{e.kafka}, e.topic)
 		if err != nil {
 			b.Fatal(err)
 		}

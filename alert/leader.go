@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jevonsdev/jevons/internal/topics"
+	"github.com/jevonsdev/jevons/secure"
 )
 
 // LeaderConfig elects one active `jevons alert` per name among replicas:
@@ -21,6 +22,7 @@ type LeaderConfig struct {
 	Topic          string // default "jevons.alert-leader"
 	Group          string // default "jevons-alert-" + the evaluator's name
 	SessionTimeout time.Duration
+	Security       secure.KafkaConfig // SASL/SCRAM and TLS; zero: plaintext
 }
 
 // Lead runs lead(ctx) while this process holds the leadership, until ctx
@@ -29,12 +31,17 @@ func Lead(ctx context.Context, cfg LeaderConfig, log *zap.Logger, lead func(ctx 
 	if cfg.SessionTimeout <= 0 {
 		cfg.SessionTimeout = 10 * time.Second
 	}
-	if err := topics.Ensure(ctx, cfg.Brokers, cfg.Topic, 1, -1); err != nil {
+	sec, err := cfg.Security.Load()
+	if err != nil {
+		return fmt.Errorf("leader: %w", err)
+	}
+	if err := topics.Ensure(ctx, sec, cfg.Brokers, cfg.Topic, 1, -1); err != nil {
 		return fmt.Errorf("leader topic: %w", err)
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: cfg.Group, Brokers: cfg.Brokers, Topics: []string{cfg.Topic}, SessionTimeout: cfg.SessionTimeout,
 		RebalanceTimeout: cfg.SessionTimeout, HeartbeatInterval: cfg.SessionTimeout / 5, JoinGroupBackoff: time.Second,
+		Dialer: sec.Dialer(10 * time.Second),
 	})
 	if err != nil {
 		return fmt.Errorf("leader group: %w", err)

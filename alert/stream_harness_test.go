@@ -59,7 +59,7 @@ func newStream(t testing.TB, partitions int) *streamEnv {
 	e.topic, e.group = "jevons."+e.db, e.db
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, []string{e.kafka}, e.topic, partitions, 1); err != nil {
+	if err := topics.Ensure(ctx, nil, []string{e.kafka}, e.topic, partitions, 1); err != nil {
 		t.Fatal(err)
 	}
 	e.w = &kafka.Writer{Addr: kafka.TCP(e.kafka), Topic: e.topic, Balancer: &kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/jevonsdev/jevons/secure"
 )
 
 // Config says how to reach ClickHouse over the native protocol.
@@ -17,7 +19,8 @@ type Config struct {
 	Addr        string        // host:port of the native protocol, e.g. 127.0.0.1:9000
 	Database    string        // the Jevons database, default "jevons"
 	Username    string        // default "default"
-	Password    string        // default empty
+	Password    secure.Secret // default empty
+	TLS         secure.TLS    // the native protocol over TLS (the server's tcp_port_secure)
 	DialTimeout time.Duration // default 5s
 }
 
@@ -37,6 +40,9 @@ func (c Config) Validate() error {
 	if !identRE.MatchString(c.Database) {
 		errs = append(errs, fmt.Sprintf("database %q is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)", c.Database))
 	}
+	if err := c.TLS.Validate("clickhouse"); err != nil {
+		errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("clickhouse config: %s", strings.Join(errs, "; "))
 	}
@@ -52,9 +58,14 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	tlsCfg, err := cfg.TLS.Load("clickhouse")
+	if err != nil {
+		return nil, err
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{cfg.Addr},
-		Auth:        clickhouse.Auth{Database: "default", Username: cfg.Username, Password: cfg.Password},
+		Auth:        clickhouse.Auth{Database: "default", Username: cfg.Username, Password: cfg.Password.Reveal()},
+		TLS:         tlsCfg,
 		DialTimeout: cfg.DialTimeout,
 		ReadTimeout: 5 * time.Minute,
 	})

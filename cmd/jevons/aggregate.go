@@ -35,7 +35,8 @@ flags:`)
 	fs.StringVar(&cfg.ClickHouse.Addr, "clickhouse", cfg.ClickHouse.Addr, "ClickHouse native-protocol address host:port")
 	fs.StringVar(&cfg.ClickHouse.Database, "database", cfg.ClickHouse.Database, "ClickHouse database (created and migrated at start)")
 	fs.StringVar(&cfg.ClickHouse.Username, "clickhouse-user", cfg.ClickHouse.Username, "ClickHouse user")
-	fs.StringVar(&cfg.ClickHouse.Password, "clickhouse-password", cfg.ClickHouse.Password, "ClickHouse password")
+	chSec := clickhouseSecurityFlags(fs, &cfg.ClickHouse)
+	kSec := kafkaSecurityFlags(fs)
 	fs.DurationVar(&cfg.Window, "window", cfg.Window, "usage rollup window (event time; a divisor of 24h)")
 	fs.DurationVar(&cfg.TaskWindow, "task-window", cfg.TaskWindow, "cost-per-task partial window (event time; a divisor of 24h)")
 	fs.DurationVar(&cfg.AllowedLateness, "allowed-lateness", cfg.AllowedLateness, "watermark = newest event time of a partition minus this; older windows close")
@@ -63,6 +64,14 @@ flags:`)
 	if err := layer(fs, *configFile); err != nil {
 		return err
 	}
+	if err := chSec.apply(); err != nil {
+		return err
+	}
+	kcfg, err := kSec.config()
+	if err != nil {
+		return err
+	}
+	cfg.KafkaSecurity = kcfg
 	cfg.Brokers, cfg.Catalogs, cfg.MemoryLimit = splitList(*brokers), catalogs, *memMiB<<20
 	ref, err := parseDate("reference-date", *refDate)
 	if err != nil {

@@ -47,7 +47,8 @@ flags:`)
 	}
 	chCfg := sink.DefaultConfig()
 	configFile := fs.String("config", "", "YAML config file; keys are the flag names")
-	clickhouseFlags(fs, &chCfg)
+	chSec := clickhouseFlags(fs, &chCfg)
+	kSec := kafkaSecurityFlags(fs)
 	rules := listFlag{}
 	fs.Var(&rules, "rules", "rules file (repeatable; env: ':'-separated)")
 	owner := fs.String("name", "default", "this evaluator's name: its alert states are kept under it; run one active replica per name")
@@ -62,6 +63,13 @@ flags:`)
 		return err
 	}
 	if err := layer(fs, *configFile); err != nil {
+		return err
+	}
+	if err := chSec.apply(); err != nil {
+		return err
+	}
+	kcfg, err := kSec.config()
+	if err != nil {
 		return err
 	}
 	if len(rules) == 0 {
@@ -143,7 +151,7 @@ flags:`)
 	if *brokers == "" {
 		g.Go(func() error { return evaluate(gctx) })
 	} else {
-		lc := alert.LeaderConfig{Brokers: splitList(*brokers), Topic: *leaderTopic, Group: "jevons-alert-" + *owner, SessionTimeout: *session}
+		lc := alert.LeaderConfig{Brokers: splitList(*brokers), Topic: *leaderTopic, Group: "jevons-alert-" + *owner, SessionTimeout: *session, Security: kcfg}
 		g.Go(func() error { return alert.Lead(gctx, lc, log.Named("leader"), evaluate) })
 	}
 	err = g.Wait()

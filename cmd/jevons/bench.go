@@ -20,6 +20,7 @@ import (
 	"github.com/jevonsdev/jevons/internal/progress"
 	"github.com/jevonsdev/jevons/internal/verify"
 	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/secure"
 	"github.com/jevonsdev/jevons/sink"
 )
 
@@ -37,8 +38,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	events := fs.Int("events", 1_000_000, "events to load and consume")
 	partitions := fs.Int("partitions", 12, "partitions of the fresh topic")
 	keep := fs.Bool("keep", false, "keep the bench database and topic")
+	fs.StringVar(&chCfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", chCfg.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
+	chSec, kSec := clickhouseSecurityFlags(fs, &chCfg), kafkaSecurityFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if err := chSec.apply(); err != nil {
+		return err
+	}
+	kcfg, err := kSec.config()
+	if err != nil {
+		return err
+	}
+	sec, err := kcfg.Load()
+	if err != nil {
+		return flagError(err)
 	}
 	log, err := newLogger("warn", stderr)
 	if err != nil {
@@ -50,7 +64,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Load N events into a fresh topic.
 	fmt.Fprintf(stderr, "bench: loading %d events into %s\n", *events, topic)
 	ecfg := emit.DefaultConfig()
-	ecfg.Brokers, ecfg.Topic, ecfg.Partitions, ecfg.BlockTimeout = bl, topic, *partitions, time.Minute
+	ecfg.Brokers, ecfg.Topic, ecfg.Partitions, ecfg.BlockTimeout, ecfg.Security = bl, topic, *partitions, time.Minute, kcfg
 	em, err := emit.New(ecfg, log)
 	if err != nil {
 		return err
@@ -66,7 +80,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := em.Close(cctx); err != nil {
 		return err
 	}
-	ends, err := progress.EndOffsets(ctx, bl, topic)
+	ends, err := progress.EndOffsets(ctx, sec, bl, topic)
 	if err != nil {
 		return err
 	}
@@ -74,7 +88,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// (a) A raw kafka-go group consumer that only fetches and commits.
 	fmt.Fprintln(stderr, "bench: raw kafka-go consumer")
 	rawStart := time.Now()
-	if err := rawConsume(ctx, bl, topic, run+"-raw", int(truth.Messages)); err != nil {
+	if err := rawConsume(ctx, sec, bl, topic, run+"-raw", int(truth.Messages)); err != nil {
 		return err
 	}
 	rawSecs := time.Since(rawStart).Seconds()
@@ -92,6 +106,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer conn.Close()
 	cmd := exec.CommandContext(ctx, self, "aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
 		"--clickhouse", chCfg.Addr, "--database", run, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), childEnv(&kcfg, &chCfg)...)
 	cmd.Stderr = stderr
 	pipeStart := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -121,7 +136,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if !*keep {
 		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+run)
-		_, _ = (&kafka.Client{Addr: kafka.TCP(bl...)}).DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic, topic + ".dlq"}})
+		client, done := sec.Client(bl, 10*time.Second)
+		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic, topic + ".dlq"}})
+		done()
 	}
 	n := float64(truth.Messages)
 	out := map[string]any{
@@ -141,9 +158,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func rawConsume(ctx context.Context, brokers []string, topic, group string, n int) error {
+func rawConsume(ctx context.Context, sec *secure.Kafka, brokers []string, topic, group string, n int) error {
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, GroupID: group, MinBytes: 1, MaxBytes: 16 << 20,
-		MaxWait: 250 * time.Millisecond, QueueCapacity: 1000, StartOffset: kafka.FirstOffset})
+		MaxWait: 250 * time.Millisecond, QueueCapacity: 1000, StartOffset: kafka.FirstOffset, Dialer: sec.Dialer(10 * time.Second)})
 	defer r.Close()
 	var batch []kafka.Message
 	for i := 0; i < n; i++ {

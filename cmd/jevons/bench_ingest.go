@@ -37,8 +37,17 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	keep := fs.Bool("keep", false, "keep the bench topic")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the gateway and clients (one process) to this file")
 	noKafka := fs.Bool("no-kafka", false, "diagnosis only: drop events instead of producing them, to measure the HTTP and decoding path alone")
+	kSec := kafkaSecurityFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	ksecCfg, err := kSec.config()
+	if err != nil {
+		return err
+	}
+	sec, err := ksecCfg.Load()
+	if err != nil {
+		return flagError(err)
 	}
 	log, err := newLogger("warn", stderr)
 	if err != nil {
@@ -59,6 +68,7 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	kcfg := gateway.DefaultKafkaConfig()
 	kcfg.Brokers, kcfg.Topic, kcfg.Partitions, kcfg.BatchTimeout, kcfg.BatchSize = splitList(*brokers), fmt.Sprintf("jevons.bench_ingest_%d", time.Now().UnixNano()), *partitions, *batchTimeout, *batchSize
+	kcfg.Security = ksecCfg
 	prod, err := gateway.NewKafkaProducer(kcfg, log)
 	if err != nil {
 		return err
@@ -72,7 +82,9 @@ func runBenchIngest(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	if !*keep {
 		defer func() {
-			_, _ = (&kafka.Client{Addr: kafka.TCP(kcfg.Brokers...)}).DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{kcfg.Topic}})
+			client, done := sec.Client(kcfg.Brokers, 10*time.Second)
+			defer done()
+			_, _ = client.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{kcfg.Topic}})
 		}()
 	}
 	cfg := gateway.DefaultConfig()

@@ -23,7 +23,7 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlagSet("bench report", stderr)
 	cfg := sink.DefaultConfig()
 	cfg.Database = "jevons_bench_year"
-	clickhouseFlags(fs, &cfg)
+	chSec := clickhouseFlags(fs, &cfg)
 	year := analytics.DefaultBenchYear()
 	fs.Int64Var(&year.MinuteRows, "rows", year.MinuteRows, "1-minute usage states to load (96 a minute)")
 	fs.Int64Var(&year.TaskRows, "task-rows", year.TaskRows, "task states to load")
@@ -31,6 +31,9 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	before := fs.Bool("before", true, "also time the usage queries through the 1-minute usage view (one run each)")
 	limit := fs.Duration("before-timeout", 2*time.Minute, "max_execution_time of a query through the 1-minute view")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := chSec.apply(); err != nil {
 		return err
 	}
 	conn, err := sink.Open(ctx, cfg)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jevonsdev/jevons/ingest/loadgen"
+	"github.com/jevonsdev/jevons/secure"
 	"github.com/jevonsdev/jevons/sink"
 )
 
@@ -24,6 +25,8 @@ import (
 // demoOptions are the parsed flags of `jevons demo`.
 type demoOptions struct {
 	brokers  []string // empty: in-process broker
+	kafka    secure.KafkaConfig
+	ksec     *secure.Kafka
 	ch       sink.Config
 	dir      string
 	topic    string
@@ -60,7 +63,7 @@ flags:`)
 	fs.StringVar(&o.ch.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", o.ch.Addr), "ClickHouse native-protocol address host:port (env JEVONS_CLICKHOUSE)")
 	fs.StringVar(&o.ch.Database, "database", envOr("JEVONS_DEMO_DATABASE", "jevons_demo"), "the demo's own database, dropped and recreated each run (env JEVONS_DEMO_DATABASE)")
 	fs.StringVar(&o.ch.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", o.ch.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
-	fs.StringVar(&o.ch.Password, "clickhouse-password", envOr("JEVONS_CLICKHOUSE_PASSWORD", o.ch.Password), "ClickHouse password (env JEVONS_CLICKHOUSE_PASSWORD)")
+	chSec, kSec := clickhouseSecurityFlags(fs, &o.ch), kafkaSecurityFlags(fs)
 	brokers := fs.String("brokers", "", "Kafka brokers, comma-separated (default: an in-process Kafka-protocol broker)")
 	fs.StringVar(&o.topic, "topic", "jevons-demo.token-events", "event topic (deleted and recreated on a real broker)")
 	fs.StringVar(&o.dir, "dir", envOr("JEVONS_DEMO_DIR", filepath.Join(os.TempDir(), "jevons-demo")), "where the report, truth, rules and logs go (env JEVONS_DEMO_DIR)")
@@ -77,6 +80,16 @@ flags:`)
 	}
 	o.brokers = splitList(*brokers)
 	var errs []error
+	if err := chSec.apply(); err != nil {
+		errs = append(errs, err)
+	}
+	if kcfg, err := kSec.config(); err != nil {
+		errs = append(errs, err)
+	} else if o.ksec, err = kcfg.Load(); err != nil {
+		errs = append(errs, flagError(err))
+	} else if o.kafka = kcfg; len(o.brokers) == 0 && !o.ksec.Plain() {
+		errs = append(errs, errors.New("--kafka-sasl-* and --kafka-tls* need --brokers: the in-process broker speaks plaintext"))
+	}
 	if err := o.ch.Validate(); err != nil {
 		errs = append(errs, err)
 	}

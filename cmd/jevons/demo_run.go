@@ -197,7 +197,7 @@ func (d *demo) kafka(ctx context.Context) (func(), error) {
 	}
 	d.brokers = d.o.brokers
 	d.step(2, "Kafka at %s: recreating topics %s and %s.dlq", strings.Join(d.brokers, ","), d.o.topic, d.o.topic)
-	client, done := topics.NewClient(kafka.TCP(d.brokers...))
+	client, done := topics.NewClient(d.o.ksec, d.brokers)
 	defer done()
 	resp, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{d.o.topic, d.o.topic + ".dlq"}})
 	if err != nil {
@@ -212,7 +212,7 @@ func (d *demo) kafka(ctx context.Context) (func(), error) {
 	// creating them again.
 	deadline := time.Now().Add(d.o.timeout)
 	for {
-		n, err := topics.Partitions(ctx, client.Addr, d.o.topic)
+		n, err := topics.Partitions(ctx, d.o.ksec, d.brokers, d.o.topic)
 		if err != nil || n == 0 {
 			break
 		}

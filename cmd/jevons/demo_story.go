@@ -45,12 +45,13 @@ func (d *demo) aggregator(ctx context.Context, rules string) (<-chan error, erro
 	args := []string{
 		"--brokers", strings.Join(d.brokers, ","), "--topic", d.o.topic, "--group", demoGroup,
 		"--clickhouse", d.o.ch.Addr, "--database", d.o.ch.Database,
-		"--clickhouse-user", d.o.ch.Username, "--clickhouse-password", d.o.ch.Password,
+		"--clickhouse-user", d.o.ch.Username,
 		"--catalog", prices, "--rules", rules, "--idle-flush", "1s", "--flush-interval", "1s", "--log-level", "info",
 	}
+	args = append(args, securityArgs(&d.o.kafka, &d.o.ch)...)
 	// The topic exists before the aggregator joins its group, with the
 	// partitions the demo wants.
-	if err := topics.Ensure(ctx, d.brokers, d.o.topic, demoPartitions, -1); err != nil {
+	if err := topics.Ensure(ctx, d.o.ksec, d.brokers, d.o.topic, demoPartitions, -1); err != nil {
 		logFile.Close()
 		return nil, err
 	}
@@ -95,7 +96,7 @@ func (d *demo) history(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := history.NewProducer(ctx, d.brokers, d.o.topic, demoPartitions)
+	p, err := history.NewProducer(ctx, d.o.ksec, d.brokers, d.o.topic, demoPartitions)
 	if err != nil {
 		return err
 	}
@@ -190,7 +191,7 @@ func (d *demo) periodAlerts(ctx context.Context, rules string) error {
 func (d *demo) liveTraffic(ctx context.Context, aggDone <-chan error) error {
 	d.step(8, "live traffic: %d events at %.0f/s stamped now, and task demo-runaway looping %d requests", d.o.live, d.o.liveRate, d.o.runaway)
 	ecfg := emit.DefaultConfig()
-	ecfg.Brokers, ecfg.Topic, ecfg.Partitions, ecfg.BlockTimeout = d.brokers, d.o.topic, demoPartitions, time.Minute
+	ecfg.Brokers, ecfg.Topic, ecfg.Partitions, ecfg.BlockTimeout, ecfg.Security = d.brokers, d.o.topic, demoPartitions, time.Minute, d.o.kafka
 	em, err := emit.New(ecfg, zap.NewNop())
 	if err != nil {
 		return err

@@ -39,7 +39,8 @@ flags:`)
 	topic := fs.String("topic", envOr("JEVONS_TOPIC", emit.DefaultTopic), "event topic (env JEVONS_TOPIC)")
 	partitions := fs.Int("partitions", 12, "partitions when the topic must be created")
 	ch := sink.DefaultConfig()
-	clickhouseFlags(fs, &ch)
+	chSec := clickhouseFlags(fs, &ch)
+	kSec := kafkaSecurityFlags(fs)
 	format := fs.String("format", "ndjson", "ndjson or openai-usage")
 	tenant := fs.String("tenant", "", "openai-usage: the tenant the organisation's usage belongs to (required)")
 	app := fs.String("app", "", "openai-usage: app of results without a project_id")
@@ -50,6 +51,13 @@ flags:`)
 		return exitError{2}
 	}
 	files := fs.Args()
+	if err := chSec.apply(); err != nil {
+		return err
+	}
+	ksec, err := kSec.load()
+	if err != nil {
+		return err
+	}
 	switch {
 	case len(files) == 0:
 		fmt.Fprintln(stderr, "jevons import: no FILE given")
@@ -86,7 +94,7 @@ flags:`)
 	if _, err := sink.Migrate(ctx, conn, ch.Database, migs, zap.NewNop()); err != nil {
 		return err
 	}
-	p, err := history.NewProducer(ctx, splitList(*brokers), *topic, *partitions)
+	p, err := history.NewProducer(ctx, ksec, splitList(*brokers), *topic, *partitions)
 	if err != nil {
 		return err
 	}

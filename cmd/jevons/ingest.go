@@ -55,13 +55,18 @@ flags:`)
 	typeAttrs := fs.String("otlp-task-type-attrs", join(cfg.OTLP.TaskTypeAttrs), "attributes naming the task type, tried in order")
 	appAttrs := fs.String("otlp-app-attrs", join(cfg.OTLP.AppAttrs), "attributes naming the app, tried in order")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	kSec := kafkaSecurityFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := layer(fs, *configFile); err != nil {
 		return err
 	}
-	kcfg.Brokers = splitList(*brokers)
+	sec, err := kSec.config()
+	if err != nil {
+		return err
+	}
+	kcfg.Brokers, kcfg.Security = splitList(*brokers), sec
 	cfg.OTLP.TaskIDAttrs, cfg.OTLP.TaskTypeAttrs, cfg.OTLP.AppAttrs = splitList(*taskAttrs), splitList(*typeAttrs), splitList(*appAttrs)
 	log, err := newLogger(*level, stderr)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jevonsdev/jevons/ingest/history"
 	"github.com/jevonsdev/jevons/ingest/loadgen"
 	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/secure"
 )
 
 func brokersFlag(fs interface {
@@ -71,7 +72,12 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&story.Months, "months", story.Months, "scenario: months of history from 2026-01-01")
 	fs.IntVar(&story.TasksPerDay, "tasks-per-day", story.TasksPerDay, "scenario: tasks on the first day")
 	fs.Float64Var(&story.TaskGrowth, "task-growth", story.TaskGrowth, "scenario: monthly growth factor of tasks per day")
+	kSec := kafkaSecurityFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	kcfg, err := kSec.config()
+	if err != nil {
 		return err
 	}
 	ref, err := parseDate("reference-date", *refDate)
@@ -82,7 +88,11 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "":
 	case "jevons":
 		story.Seed = cfg.Seed
-		return runStory(ctx, story, splitList(*brokers), *topic, *partitions, *catalogs, ref, *truthPath, stdout)
+		sec, err := kcfg.Load()
+		if err != nil {
+			return flagError(err)
+		}
+		return runStory(ctx, story, sec, splitList(*brokers), *topic, *partitions, *catalogs, ref, *truthPath, stdout)
 	default:
 		fmt.Fprintf(stderr, "jevons loadgen: --scenario: want jevons, got %q\n", *scenario)
 		return exitError{2}
@@ -101,6 +111,7 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	ecfg := emit.DefaultConfig()
 	ecfg.Brokers, ecfg.Topic, ecfg.Partitions = splitList(*brokers), *topic, *partitions
 	ecfg.BlockTimeout = time.Minute // a load generator waits for room rather than drop
+	ecfg.Security = kcfg
 	em, err := emit.New(ecfg, log)
 	if err != nil {
 		return err
@@ -132,12 +143,12 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // runStory sends the story scenario with each message stamped at its event
 // time, so months-old events pass the aggregator's correction horizon.
-func runStory(ctx context.Context, s loadgen.Scenario, brokers []string, topic string, partitions int, catalogs []string, ref time.Time, truthPath string, stdout io.Writer) error {
+func runStory(ctx context.Context, s loadgen.Scenario, sec *secure.Kafka, brokers []string, topic string, partitions int, catalogs []string, ref time.Time, truthPath string, stdout io.Writer) error {
 	cat, err := pricing.Load(catalogs...)
 	if err != nil {
 		return err
 	}
-	p, err := history.NewProducer(ctx, brokers, topic, partitions)
+	p, err := history.NewProducer(ctx, sec, brokers, topic, partitions)
 	if err != nil {
 		return err
 	}

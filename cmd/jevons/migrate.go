@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,21 +34,25 @@ func newLogger(level string, stderr io.Writer) (*zap.Logger, error) {
 	return zap.New(core), nil
 }
 
-func clickhouseFlags(fs interface {
-	StringVar(*string, string, string, string)
-}, cfg *sink.Config) {
+// clickhouseFlags registers the ClickHouse address, database, user,
+// password and TLS flags; the caller applies the returned security after
+// parsing.
+func clickhouseFlags(fs *flag.FlagSet, cfg *sink.Config) *clickhouseSecurity {
 	fs.StringVar(&cfg.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", cfg.Addr), "ClickHouse native-protocol address host:port (env JEVONS_CLICKHOUSE)")
 	fs.StringVar(&cfg.Database, "database", envOr("JEVONS_DATABASE", cfg.Database), "ClickHouse database (env JEVONS_DATABASE)")
 	fs.StringVar(&cfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", cfg.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
-	fs.StringVar(&cfg.Password, "clickhouse-password", envOr("JEVONS_CLICKHOUSE_PASSWORD", cfg.Password), "ClickHouse password (env JEVONS_CLICKHOUSE_PASSWORD)")
+	return clickhouseSecurityFlags(fs, cfg)
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", stderr)
 	cfg := sink.DefaultConfig()
-	clickhouseFlags(fs, &cfg)
+	chSec := clickhouseFlags(fs, &cfg)
 	level := fs.String("log-level", envOr("JEVONS_LOG_LEVEL", "info"), "log level (env JEVONS_LOG_LEVEL)")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := chSec.apply(); err != nil {
 		return err
 	}
 	log, err := newLogger(*level, stderr)

@@ -185,7 +185,12 @@ func pricesUnknown(args []string, stdout, stderr io.Writer) error {
 	chCfg := sink.DefaultConfig()
 	chAddr := fs.String("clickhouse", "", "read unpriced requests from this ClickHouse's usage view instead of events on stdin")
 	fs.StringVar(&chCfg.Database, "database", chCfg.Database, "ClickHouse database, with --clickhouse")
+	fs.StringVar(&chCfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", chCfg.Username), "ClickHouse user, with --clickhouse (env JEVONS_CLICKHOUSE_USER)")
+	chSec := clickhouseSecurityFlags(fs, &chCfg)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := chSec.apply(); err != nil {
 		return err
 	}
 	var unknown []pricing.UnknownModel

@@ -29,7 +29,7 @@ type reportOptions struct {
 func parseReportFlags(args []string, stderr io.Writer) (*reportOptions, error) {
 	fs := newFlagSet("report", stderr)
 	o := &reportOptions{ch: sink.DefaultConfig()}
-	clickhouseFlags(fs, &o.ch)
+	chSec := clickhouseFlags(fs, &o.ch)
 	fs.StringVar(&o.slice.Tenant, "tenant", "", "only this tenant")
 	fs.StringVar(&o.slice.App, "app", "", "only this app")
 	fs.StringVar(&o.slice.TaskType, "task-type", "", "only this task type")
@@ -42,6 +42,9 @@ func parseReportFlags(args []string, stderr io.Writer) (*reportOptions, error) {
 	fs.StringVar(&o.out, "out", "", "write to this file instead of stdout")
 	fs.BoolVar(&o.minutes, "from-minutes", false, "read the 1-minute usage view instead of the day states (slow over long ranges)")
 	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	if err := chSec.apply(); err != nil {
 		return nil, err
 	}
 	bad := func(flag, format string, a ...any) error {

@@ -13,9 +13,12 @@ import (
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("verify", stderr)
 	cfg := sink.DefaultConfig()
-	clickhouseFlags(fs, &cfg)
+	chSec := clickhouseFlags(fs, &cfg)
 	truthPath := fs.String("truth", "", "truth file written by jevons loadgen --truth (required)")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := chSec.apply(); err != nil {
 		return err
 	}
 	if *truthPath == "" {

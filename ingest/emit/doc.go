@@ -37,5 +37,14 @@
 //	}
 //	_ = em.Emit(ctx, ev) // never blocks; a full queue drops and counts
 //
+// Against brokers that demand SCRAM and TLS, set Config.Security:
+//
+//	cfg := emit.DefaultConfig()
+//	cfg.Brokers = []string{"kafka-bootstrap:9093"}
+//	pw, err := secure.ReadSecretFile("/etc/jevons/kafka/password")
+//	if err != nil { ... }
+//	cfg.Security = secure.KafkaConfig{SASLMechanism: secure.ScramSHA512, SASLUser: "jevons",
+//		SASLPassword: pw, TLS: secure.TLS{Enabled: true, CAFile: "/etc/jevons/kafka-ca/ca.crt"}}
+//
 // The package must not price or aggregate anything; it only delivers.
 package emit

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jevonsdev/jevons/internal/topics"
 	"github.com/jevonsdev/jevons/schemas"
+	"github.com/jevonsdev/jevons/secure"
 )
 
 // DefaultTopic is the topic Jevons reads token events from.
@@ -44,6 +45,9 @@ type Config struct {
 	// MaxInFlight bounds the events handed to the Kafka writer and not yet
 	// acknowledged, so that a slow broker cannot grow memory.
 	MaxInFlight int
+	// Security: SASL/SCRAM and TLS towards the brokers; the zero value is
+	// plaintext without authentication.
+	Security secure.KafkaConfig
 }
 
 // DefaultConfig returns the defaults for a local broker.
@@ -72,6 +76,9 @@ func (c Config) Validate() error {
 			c.QueueSize, c.BatchSize, c.MaxAttempts, c.MaxInFlight))
 	}
 	if _, err := compression(c.Compression); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Security.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -112,6 +119,7 @@ var ErrQueueFull = errors.New("emit: queue full, event dropped")
 // Emitter sends token events to Kafka in the background.
 type Emitter struct {
 	cfg    Config
+	sec    *secure.Kafka
 	log    *zap.Logger
 	writer *kafka.Writer
 	queue  chan kafka.Message
@@ -134,8 +142,12 @@ func New(cfg Config, log *zap.Logger) (*Emitter, error) {
 		return nil, fmt.Errorf("emit config: %w", err)
 	}
 	codec, _ := compression(cfg.Compression)
+	sec, err := cfg.Security.Load()
+	if err != nil {
+		return nil, fmt.Errorf("emit config: %w", err)
+	}
 	e := &Emitter{
-		cfg: cfg, log: log.Named("emit"),
+		cfg: cfg, sec: sec, log: log.Named("emit"),
 		queue:    make(chan kafka.Message, cfg.QueueSize),
 		inFlight: make(chan struct{}, cfg.MaxInFlight),
 		done:     make(chan struct{}),
@@ -159,7 +171,7 @@ func New(cfg Config, log *zap.Logger) (*Emitter, error) {
 		// A transport of its own: it first reads metadata at the first write,
 		// after the topic is ensured, instead of sharing kafka-go's default
 		// transport, whose cached metadata may predate the topic.
-		Transport: &kafka.Transport{DialTimeout: 10 * time.Second},
+		Transport: sec.Transport(10 * time.Second),
 	}
 	go e.pump()
 	return e, nil
@@ -263,7 +275,7 @@ func (e *Emitter) ensureTopic() {
 	backoff := 100 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		err := topics.Ensure(ctx, e.cfg.Brokers, e.cfg.Topic, e.cfg.Partitions, e.cfg.ReplicationFactor, topics.EventTopicConfig()...)
+		err := topics.Ensure(ctx, e.sec, e.cfg.Brokers, e.cfg.Topic, e.cfg.Partitions, e.cfg.ReplicationFactor, topics.EventTopicConfig()...)
 		cancel()
 		if err == nil {
 			return

@@ -138,7 +138,7 @@ func emitAndReadBack(t *testing.T, broker string, events, keys int) {
 		t.Fatalf("stats %+v", s)
 	}
 
-	n, err := topics.Partitions(ctx, kafka.TCP(broker), topic)
+	n, err := topics.Partitions(ctx, nil, []string{broker}, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

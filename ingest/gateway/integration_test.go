@@ -56,7 +56,7 @@ func (s *stack) init(withAggregator bool, tune func(*gateway.Config)) *stack {
 	s.topic, s.db = "jevons."+name, name
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := topics.Ensure(ctx, []string{s.kafka}, s.topic, 4, 1); err != nil {
+	if err := topics.Ensure(ctx, nil, []string{s.kafka}, s.topic, 4, 1); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

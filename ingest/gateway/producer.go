@@ -12,6 +12,7 @@ import (
 
 	"github.com/jevonsdev/jevons/ingest/emit"
 	"github.com/jevonsdev/jevons/internal/topics"
+	"github.com/jevonsdev/jevons/secure"
 )
 
 // Producer is the stage after the gateway: Produce returns nil only once
@@ -32,8 +33,9 @@ type KafkaConfig struct {
 	Topic        string
 	Partitions   int // when the topic is created because it is missing
 	Compression  string
-	BatchSize    int           // per partition
-	BatchTimeout time.Duration // how long a partition's batch waits for more messages
+	BatchSize    int                // per partition
+	BatchTimeout time.Duration      // how long a partition's batch waits for more messages
+	Security     secure.KafkaConfig // SASL/SCRAM and TLS; zero: plaintext
 }
 
 // DefaultKafkaConfig returns ingest/emit's conventions. kafka-go writes one
@@ -56,6 +58,9 @@ func (c KafkaConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("kafka: partitions and batch size must be >= 1 and batch timeout > 0 (got %d, %d, %v)", c.Partitions, c.BatchSize, c.BatchTimeout))
 	}
 	if _, err := codec(c.Compression); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Security.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -82,6 +87,7 @@ func codec(name string) (kafka.Compression, error) {
 // with acks=all. Concurrent requests share produce batches.
 type KafkaProducer struct {
 	cfg KafkaConfig
+	sec *secure.Kafka
 	log *zap.Logger
 	w   *kafka.Writer
 }
@@ -92,7 +98,13 @@ func NewKafkaProducer(cfg KafkaConfig, log *zap.Logger) (*KafkaProducer, error) 
 		return nil, err
 	}
 	c, _ := codec(cfg.Compression)
-	return &KafkaProducer{cfg: cfg, log: log.Named("kafka"), w: &kafka.Writer{
+	sec, err := cfg.Security.Load()
+	if err != nil {
+		return nil, err
+	}
+	tr := sec.Transport(2 * time.Second)
+	tr.MetadataTTL = time.Second
+	return &KafkaProducer{cfg: cfg, sec: sec, log: log.Named("kafka"), w: &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Topic:        cfg.Topic,
 		Balancer:     &kafka.Murmur2Balancer{}, // the Java client's key->partition mapping, as emit
@@ -107,7 +119,7 @@ func NewKafkaProducer(cfg KafkaConfig, log *zap.Logger) (*KafkaProducer, error) 
 		MaxAttempts:     4,
 		WriteBackoffMin: 100 * time.Millisecond,
 		WriteBackoffMax: time.Second,
-		Transport:       &kafka.Transport{DialTimeout: 2 * time.Second, MetadataTTL: time.Second},
+		Transport:       tr,
 	}}, nil
 }
 
@@ -116,7 +128,7 @@ func (p *KafkaProducer) EnsureTopic(ctx context.Context) error {
 	backoff := 200 * time.Millisecond
 	for {
 		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		err := topics.Ensure(tctx, p.cfg.Brokers, p.cfg.Topic, p.cfg.Partitions, -1)
+		err := topics.Ensure(tctx, p.sec, p.cfg.Brokers, p.cfg.Topic, p.cfg.Partitions, -1)
 		cancel()
 		if err == nil {
 			return nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jevonsdev/jevons/internal/topics"
 	"github.com/jevonsdev/jevons/schemas"
+	"github.com/jevonsdev/jevons/secure"
 )
 
 // Producer writes events synchronously, in batches, with the event time as
@@ -22,9 +23,9 @@ type Producer struct {
 }
 
 // NewProducer ensures the topic (created with partitions when missing) and
-// returns a Producer.
-func NewProducer(ctx context.Context, brokers []string, topic string, partitions int) (*Producer, error) {
-	if err := topics.Ensure(ctx, brokers, topic, partitions, -1); err != nil {
+// returns a Producer; sec says how to connect (nil: plaintext).
+func NewProducer(ctx context.Context, sec *secure.Kafka, brokers []string, topic string, partitions int) (*Producer, error) {
+	if err := topics.Ensure(ctx, sec, brokers, topic, partitions, -1); err != nil {
 		return nil, err
 	}
 	return &Producer{
@@ -33,7 +34,7 @@ func NewProducer(ctx context.Context, brokers []string, topic string, partitions
 			Balancer:     &kafka.Murmur2Balancer{}, // the Java client's key->partition mapping, as live events
 			RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4,
 			BatchSize: 5000, BatchBytes: 16 << 20, BatchTimeout: 10 * time.Millisecond, MaxAttempts: 10,
-			Transport: &kafka.Transport{DialTimeout: 10 * time.Second},
+			Transport: sec.Transport(10 * time.Second),
 		},
 		size: 5000,
 	}, nil

@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-const howTo = "start them with `deploy/local/services up` and export JEVONS_TEST_KAFKA=127.0.0.1:9092 JEVONS_TEST_CLICKHOUSE=127.0.0.1:9000"
+const howTo = "start them with `deploy/local/services up` and export the JEVONS_TEST_* variables it prints (JEVONS_TEST_KAFKA=127.0.0.1:9092 JEVONS_TEST_CLICKHOUSE=127.0.0.1:9000 ...)"
 
 // Kafka returns the broker address from JEVONS_TEST_KAFKA.
 func Kafka(t testing.TB) string {

@@ -12,12 +12,13 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/jevonsdev/jevons/internal/topics"
+	"github.com/jevonsdev/jevons/secure"
 )
 
 // EndOffsets returns each partition's end offset (the next offset to be
 // written).
-func EndOffsets(ctx context.Context, brokers []string, topic string) (map[int]int64, error) {
-	client, done := topics.NewClient(kafka.TCP(brokers...))
+func EndOffsets(ctx context.Context, sec *secure.Kafka, brokers []string, topic string) (map[int]int64, error) {
+	client, done := topics.NewClient(sec, brokers)
 	defer done()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {

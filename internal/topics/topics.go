@@ -6,11 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/jevonsdev/jevons/secure"
 )
 
 // EventTopicConfig is the configuration of a new event topic: producer
@@ -32,38 +33,37 @@ const MaxTimestampAhead = 5 * time.Minute
 
 // Ensure creates topic with the given partitions, replication factor and
 // topic configuration if it does not exist; an existing topic is left as it
-// is.
-func Ensure(ctx context.Context, brokers []string, topic string, partitions, replication int, config ...kafka.ConfigEntry) error {
+// is. sec says how to connect (nil: plaintext).
+func Ensure(ctx context.Context, sec *secure.Kafka, brokers []string, topic string, partitions, replication int, config ...kafka.ConfigEntry) error {
 	if len(brokers) == 0 {
 		return errors.New("ensure topic: no brokers")
 	}
-	client, done := NewClient(kafka.TCP(brokers...))
+	client, done := NewClient(sec, brokers)
 	defer done()
 	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
 		Topic: topic, NumPartitions: partitions, ReplicationFactor: replication, ConfigEntries: config,
 	}}})
 	if err != nil {
-		return fmt.Errorf("create topic %s: %w", topic, err)
+		return fmt.Errorf("create topic %s: %w", topic, sec.Explain(ctx, brokers, err))
 	}
 	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
 		return fmt.Errorf("create topic %s: %w", topic, err)
 	}
-	return waitForLeaders(ctx, client.Addr, topic)
+	return waitForLeaders(ctx, sec, brokers, topic)
 }
 
 // NewClient returns a client with a transport of its own: kafka-go's shared
 // transport answers metadata requests from a cache that can lag behind a
 // topic just created. done closes the transport's connections.
-func NewClient(addr net.Addr) (*kafka.Client, func()) {
-	tr := &kafka.Transport{DialTimeout: 10 * time.Second}
-	return &kafka.Client{Addr: addr, Timeout: 10 * time.Second, Transport: tr}, tr.CloseIdleConnections
+func NewClient(sec *secure.Kafka, brokers []string) (*kafka.Client, func()) {
+	return sec.Client(brokers, 10*time.Second)
 }
 
 // waitForLeaders waits until every partition of a new topic has a leader, so
 // that the first writes do not fail.
-func waitForLeaders(ctx context.Context, addr net.Addr, topic string) error {
+func waitForLeaders(ctx context.Context, sec *secure.Kafka, brokers []string, topic string) error {
 	for {
-		n, err := Partitions(ctx, addr, topic)
+		n, err := Partitions(ctx, sec, brokers, topic)
 		if err == nil && n > 0 {
 			return nil
 		}
@@ -76,12 +76,12 @@ func waitForLeaders(ctx context.Context, addr net.Addr, topic string) error {
 }
 
 // Partitions returns the number of partitions of topic, all with leaders.
-func Partitions(ctx context.Context, addr net.Addr, topic string) (int, error) {
-	client, done := NewClient(addr)
+func Partitions(ctx context.Context, sec *secure.Kafka, brokers []string, topic string) (int, error) {
+	client, done := NewClient(sec, brokers)
 	defer done()
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return 0, fmt.Errorf("metadata for %s: %w", topic, err)
+		return 0, fmt.Errorf("metadata for %s: %w", topic, sec.Explain(ctx, brokers, err))
 	}
 	for _, t := range md.Topics {
 		if t.Name != topic {
@@ -110,15 +110,15 @@ func Partitions(ctx context.Context, addr net.Addr, topic string) (int, error) {
 // bounds them. LogAppendTime topics are unbounded for this purpose: the
 // broker then ignores the producer's timestamp for its own use but keeps it
 // in each record, and kafka-go hands that one to the consumer.
-func TimestampBound(ctx context.Context, brokers []string, topic string) (time.Duration, string, error) {
-	client, done := NewClient(kafka.TCP(brokers...))
+func TimestampBound(ctx context.Context, sec *secure.Kafka, brokers []string, topic string) (time.Duration, string, error) {
+	client, done := NewClient(sec, brokers)
 	defer done()
 	resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
 		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
 		ConfigNames: []string{"message.timestamp.type", "message.timestamp.after.max.ms", "message.timestamp.difference.max.ms"},
 	}}})
 	if err != nil {
-		return 0, "", fmt.Errorf("describe topic %s: %w", topic, err)
+		return 0, "", fmt.Errorf("describe topic %s: %w", topic, sec.Explain(ctx, brokers, err))
 	}
 	cfg := map[string]string{}
 	for _, r := range resp.Resources {

@@ -14,12 +14,9 @@ import (
 )
 
 // pending are flags and variables the chart passes for features that other work adds to
-// the commands (clustered migrations, Kafka SASL/TLS, ClickHouse TLS); the chart's README
-// says so. Until a command has them they are reported, not failed.
-var pending = map[string]bool{
-	"cluster": true, "kafka-sasl-mechanism": true, "kafka-sasl-user": true, "kafka-sasl-password": true,
-	"kafka-tls": true, "kafka-tls-ca": true, "clickhouse-tls": true, "clickhouse-tls-ca": true,
-}
+// the commands (clustered migrations); the chart's README says so. Until a command has
+// them they are reported, not failed.
+var pending = map[string]bool{"cluster": true}
 
 var flagLine = regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`)
 
@@ -44,12 +41,18 @@ func commandFlags(t *testing.T, cmd string) map[string]bool {
 }
 
 // unknownFlags returns the flags and JEVONS_ variables of the aggregator's and the
-// migration Job's containers that their command does not read, and separately the pending ones.
+// migration Job's containers, and of the gateway's and alerting's when they are rendered,
+// that their command does not read, and separately the pending ones.
 func unknownFlags(t *testing.T, objs []Object, known map[string]map[string]bool) (unknown, waiting []string) {
 	t.Helper()
 	containers := []corev1.Container{
 		find[*appsv1.Deployment](t, objs, "jevons-aggregator").Spec.Template.Spec.Containers[0],
 		find[*batchv1.Job](t, objs, "jevons-migrate").Spec.Template.Spec.Containers[0],
+	}
+	for _, o := range objs {
+		if d, ok := o.Typed.(*appsv1.Deployment); ok && (o.Name == "jevons-ingest" || o.Name == "jevons-alert") {
+			containers = append(containers, d.Spec.Template.Spec.Containers[0])
+		}
 	}
 	for _, c := range containers {
 		cmd := c.Args[0]
@@ -87,6 +90,8 @@ func TestChartPassesOnlyFlagsAndVariablesTheCommandsRead(t *testing.T) {
 	known := map[string]map[string]bool{
 		"aggregate": commandFlags(t, "aggregate"),
 		"migrate":   commandFlags(t, "migrate"),
+		"ingest":    commandFlags(t, "ingest"),
+		"alert":     commandFlags(t, "alert"),
 	}
 	for _, vs := range valueSets {
 		objs, err := Render(chartDir, vs.values(t))

@@ -99,10 +99,9 @@ MiB, rounded down. Fails on forms it does not know rather than guessing.
 {{- end }}
 
 {{/*
-Environment of the commands that connect to ClickHouse: the credentials (names as read by
-`jevons aggregate` and `jevons migrate`: JEVONS_CLICKHOUSE_USER, JEVONS_CLICKHOUSE_PASSWORD)
-and TLS. The TLS variables are for flags that are not released yet (README.md): a command
-without those flags ignores them.
+Environment of the commands that connect to ClickHouse: the credentials and TLS, as the
+commands' flags read them (JEVONS_<FLAG>: --clickhouse-user, --clickhouse-password,
+--clickhouse-tls, --clickhouse-tls-ca). deploy/helm/check fails on a name no command reads.
 */}}
 {{- define "jevons.clickhouseEnv" -}}
 {{- $ch := .Values.clickhouse }}
@@ -134,8 +133,9 @@ without those flags ignores them.
 {{- end }}
 
 {{/*
-Environment of the commands that connect to Kafka: SASL/SCRAM and TLS, for flags that are
-not released yet (README.md): a command without those flags ignores them.
+Environment of the commands that connect to Kafka: SASL/SCRAM and TLS, as the commands'
+flags read them (--kafka-sasl-mechanism, --kafka-sasl-user, --kafka-sasl-password,
+--kafka-tls, --kafka-tls-ca).
 */}}
 {{- define "jevons.kafkaEnv" -}}
 {{- $k := .Values.kafka }}
