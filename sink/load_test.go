@@ -76,3 +76,41 @@ func TestLoadsOfManyLongKeysPassTheQuerySizeLimit(t *testing.T) {
 		t.Fatalf("loaded usage states sum to %d requests, want %d", sum, n*(n+1)/2)
 	}
 }
+
+// A checkpoint keeps the fingerprint of the catalog its partition was
+// priced with and the offset from which it was; the newest one wins.
+func TestCheckpointRecordsTheCatalog(t *testing.T) {
+	addr := itest.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_ckpt_%d", time.Now().UnixNano()%1e9)
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
+	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(conn, cfg.Database, zap.NewNop())
+	defer st.Close()
+	for _, c := range []schemas.Checkpoint{
+		{Group: "g", Topic: "t", Partition: 3, FlushedThrough: 100, ReplayFrom: 40, ReplayMaxTime: 7, Catalog: "aaaa", CatalogFrom: 0},
+		{Group: "g", Topic: "t", Partition: 3, FlushedThrough: 250, ReplayFrom: 90, ReplayMaxTime: 9, Catalog: "bbbb", CatalogFrom: 100},
+	} {
+		if err := st.Write(ctx, &Batch{Checkpoints: []schemas.Checkpoint{c}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, ok, err := st.LoadCheckpoint(ctx, "g", "t", 3)
+	want := schemas.Checkpoint{Group: "g", Topic: "t", Partition: 3, FlushedThrough: 250, ReplayFrom: 90, ReplayMaxTime: 9, Catalog: "bbbb", CatalogFrom: 100}
+	if err != nil || !ok || got != want {
+		t.Fatalf("checkpoint %+v (found %v, %v), want %+v", got, ok, err, want)
+	}
+}

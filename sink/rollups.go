@@ -244,7 +244,7 @@ func (s *Store) insertColumns(ctx context.Context, table, columns string, n int,
 // LoadCheckpoint returns the newest checkpoint of a partition.
 func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partition uint32) (schemas.Checkpoint, bool, error) {
 	c := schemas.Checkpoint{Group: group, Topic: topic, Partition: partition}
-	q := "SELECT flushed_through, replay_from, replay_max_time FROM " + s.db + ".consumer_checkpoints FINAL " +
+	q := "SELECT flushed_through, replay_from, replay_max_time, catalog, catalog_from FROM " + s.db + ".consumer_checkpoints FINAL " +
 		"WHERE consumer_group = " + quote(group) + " AND topic = " + quote(topic) + " AND partition = " + strconv.Itoa(int(partition)) +
 		" ORDER BY version DESC LIMIT 1"
 	rows, err := s.conn.Query(ctx, q)
@@ -255,7 +255,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partiti
 	if !rows.Next() {
 		return c, false, rows.Err()
 	}
-	if err := rows.Scan(&c.FlushedThrough, &c.ReplayFrom, &c.ReplayMaxTime); err != nil {
+	if err := rows.Scan(&c.FlushedThrough, &c.ReplayFrom, &c.ReplayMaxTime, &c.Catalog, &c.CatalogFrom); err != nil {
 		return c, false, fmt.Errorf("load checkpoint: %w", err)
 	}
 	return c, true, nil
@@ -352,6 +352,50 @@ func loadRows[T any](ctx context.Context, conn driver.Conn, what, query string, 
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// ScanUsageKeys calls add with the key of each stored state of a partition
+// in table (UsageTable or UsageDailyTable) with window_start >= from (unix
+// ms), streaming; a key whose older versions are not merged yet comes more
+// than once. The key is reused between calls.
+func (s *Store) ScanUsageKeys(ctx context.Context, table string, partition uint32, from int64, add func(*UsageKey)) error {
+	if table != UsageTable && table != UsageDailyTable {
+		return fmt.Errorf("scan usage keys: %q is not a usage table", table)
+	}
+	var k UsageKey
+	var w time.Time
+	return scanRows(ctx, s.conn, table+" keys", "SELECT window_start, tenant, app, task_type, provider, model, operation, status FROM "+
+		s.db+"."+table+" WHERE "+windowFilter(partition, from),
+		[]any{&w, &k.Tenant, &k.App, &k.TaskType, &k.Provider, &k.Model, &k.Operation, &k.Status},
+		func() { k.Window = w.UnixMilli(); add(&k) })
+}
+
+// ScanTaskKeys calls add with the key of each stored task partial of a
+// partition with window_start >= from, as ScanUsageKeys does.
+func (s *Store) ScanTaskKeys(ctx context.Context, partition uint32, from int64, add func(*TaskKey)) error {
+	var k TaskKey
+	var w time.Time
+	return scanRows(ctx, s.conn, "task keys", "SELECT window_start, tenant, task_id FROM "+s.db+"."+TaskTable+" WHERE "+windowFilter(partition, from),
+		[]any{&w, &k.Tenant, &k.TaskID}, func() { k.Window = w.UnixMilli(); add(&k) })
+}
+
+// scanRows runs a query and, for each row, scans it into dest and calls f.
+func scanRows(ctx context.Context, conn driver.Conn, what, query string, dest []any, f func()) error {
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("scan %s: %w", what, err)
+		}
+		f()
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan %s: %w", what, err)
+	}
+	return nil
 }
 
 // TaskKey names one task partial.
