@@ -371,3 +371,80 @@ func TestPartitionCountChangeIsReported(t *testing.T) {
 	e.verify(merge(truth, more))
 	a.stop()
 }
+
+// A rolling deploy of a new price catalog: the partitions' next owner
+// prices with another catalog. It logs both fingerprints and the offset
+// from which it prices, counts each partition in
+// jevons_aggregate_catalog_changes_total, and its checkpoints record the
+// new catalog from that offset. The totals stay exact (the new catalog
+// adds a model the traffic does not use).
+func TestCatalogChangeIsLoggedCountedAndCheckpointed(t *testing.T) {
+	e := newEnv(t, 2, false)
+	truth := e.loadgen("--events", "6000", "--seed", "171")
+	a := e.start()
+	e.waitCaughtUp(2 * time.Minute)
+	before := e.checkpoints()
+	a.stop()
+	overlay := filepath.Join(e.logs, "acme.yaml")
+	if err := os.WriteFile(overlay, []byte("- id: acme\n  provider_match: {contains: acme}\n  models:\n    - id: acme-large\n      match: {starts_with: acme-large}\n      prices: {input_mtok: 1, output_mtok: 4}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	more := e.loadgen("--events", "6000", "--seed", "172")
+	b := e.start("--catalog", overlay)
+	e.waitCaughtUp(2 * time.Minute)
+	e.verify(merge(truth, more))
+	if n := b.metric("jevons_aggregate_catalog_changes_total"); n != 2 {
+		t.Fatalf("catalog changes %v, want one per partition (2)", n)
+	}
+	fp := b.catalogFingerprint()
+	for part, c := range e.checkpoints() {
+		if c.Catalog != fp || c.CatalogFrom != before[part].FlushedThrough || before[part].Catalog == fp || before[part].Catalog == "" {
+			t.Fatalf("partition %d: checkpoint records catalog %q from %d; before the deploy %q through %d; new catalog %q",
+				part, c.Catalog, c.CatalogFrom, before[part].Catalog, before[part].FlushedThrough, fp)
+		}
+	}
+	b.stop()
+	log, _ := os.ReadFile(b.log)
+	if n := strings.Count(string(log), `"previous_catalog"`); n != 2 || !strings.Contains(string(log), `"from_offset"`) {
+		t.Fatalf("%d catalog change reports in the log, want 2 with the offset:\n%s", n, tail(log, 4096))
+	}
+}
+
+// checkpoints reads the newest checkpoint of each partition of the env's group.
+func (e *env) checkpoints() map[uint32]schemas.Checkpoint {
+	e.t.Helper()
+	out := map[uint32]schemas.Checkpoint{}
+	rows, err := e.conn.Query(context.Background(), "SELECT partition, flushed_through, catalog, catalog_from FROM "+e.db+
+		".consumer_checkpoints FINAL WHERE consumer_group = ? AND topic = ?", e.group, e.topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c schemas.Checkpoint
+		if err := rows.Scan(&c.Partition, &c.FlushedThrough, &c.Catalog, &c.CatalogFrom); err != nil {
+			e.t.Fatal(err)
+		}
+		out[c.Partition] = c
+	}
+	return out
+}
+
+// catalogFingerprint reads the process's catalog fingerprint from /metrics.
+func (a *aggregator) catalogFingerprint() string {
+	a.e.t.Helper()
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		a.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), `jevons_aggregate_catalog_info{fingerprint="`); ok {
+			fp, _, _ := strings.Cut(rest, `"`)
+			return fp
+		}
+	}
+	a.e.t.Fatal("no jevons_aggregate_catalog_info on /metrics")
+	return ""
+}

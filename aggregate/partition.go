@@ -415,7 +415,7 @@ func (p *partition) unflushed(b *flushBatch) {
 // since, closed windows leave memory and the floors move up.
 func (p *partition) flushed(b *flushBatch) {
 	for i := range p.usage {
-		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness)
+		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness, p.cfg.MaxDirty)
 	}
 	for _, s := range b.taskSt {
 		s.flushing = false
