@@ -62,10 +62,10 @@ type Checkpoint struct {
 	Group          string
 	Topic          string
 	Partition      uint32
-	FlushedThrough int64 // every event below this offset is inside a written row
-	ReplayFrom     int64 // where a restart replays from to rebuild the duplicate set
-	ReplayMaxTime  int64 // the partition's max event time (unix ms) as of ReplayFrom
-	DLQThrough     int64 // every dead letter below this offset has been written
+	FlushedThrough int64  // every event below this offset is inside a written row
+	ReplayFrom     int64  // where a restart replays from to rebuild the duplicate set
+	ReplayMaxTime  int64  // the partition's max event time (unix ms) as of ReplayFrom
+	DLQThrough     int64  // every dead letter below this offset has been written
 	Catalog        string // fingerprint of the price catalog that priced the partition's events from CatalogFrom on
 	CatalogFrom    int64  // the first offset priced with Catalog ("" and 0 in checkpoints written before it was recorded)
 }
