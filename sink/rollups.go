@@ -287,16 +287,38 @@ func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, f
 	if table != UsageTable && table != UsageDailyTable {
 		return nil, fmt.Errorf("load usage states: %q is not a usage table", table)
 	}
-	query := "SELECT " + strings.TrimSuffix(schemas.UsageColumns, ", written_at") + " FROM " + s.db + "." + table + " FINAL WHERE "
+	query := "SELECT " + strings.TrimSuffix(schemas.UsageColumns, ", written_at") + " FROM " + s.db + "." + table
 	if len(keys) == 0 {
-		return loadRows(ctx, s.conn, table+" states", query+windowFilter(partition, from), (*schemas.UsageRow).Pointers)
+		return loadRows(ctx, s.conn, table+" states", query+" FINAL WHERE "+windowFilter(partition, from), (*schemas.UsageRow).Pointers)
 	}
-	return loadKeys(ctx, s.conn, table+" states", keys, query+"src_partition = "+strconv.Itoa(int(partition))+
-		" AND window_start IN (SELECT window_start FROM _keys) AND (window_start, tenant, app, task_type, provider, model, operation, status) IN _keys",
+	rows, err := loadKeys(ctx, s.conn, table+" states", keys, query+" WHERE src_partition = "+strconv.Itoa(int(partition))+
+		" AND (window_start, tenant, app, task_type, provider, model, operation, status) IN _keys",
 		[]string{"window_start DateTime", "tenant String", "app String", "task_type String", "provider String", "model String", "operation String", "status String"},
 		func(k *UsageKey) []any {
 			return []any{time.UnixMilli(k.Window).UTC(), k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}
 		}, (*schemas.UsageRow).Pointers)
+	return newest(rows, func(r *schemas.UsageRow) UsageKey {
+		return UsageKey{r.WindowStart.Unix(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status}
+	}, func(r *schemas.UsageRow) uint64 { return r.Version }), err
+}
+
+// newest keeps the highest version of each key, as FINAL would: a key load
+// reads without FINAL, which would merge every stored state in the ranges
+// read before filtering the few keys asked for. Two rows of one key and
+// version are the same state (states are deterministic).
+func newest[T any, K comparable](rows []T, key func(*T) K, version func(*T) uint64) []T {
+	at := make(map[K]int, len(rows))
+	out := rows[:0]
+	for i := range rows {
+		k := key(&rows[i])
+		if j, ok := at[k]; !ok {
+			at[k] = len(out)
+			out = append(out, rows[i])
+		} else if version(&rows[i]) > version(&out[j]) {
+			out[j] = rows[i]
+		}
+	}
+	return out
 }
 
 // loadKeysChunk is how many keys one load query carries. The keys travel
@@ -407,14 +429,16 @@ type TaskKey struct {
 // LoadTasks returns a partition's stored task partials with window_start >=
 // from, or only the listed ones.
 func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, keys []TaskKey) ([]schemas.TaskRow, error) {
-	query := "SELECT " + strings.TrimSuffix(schemas.TaskColumns, ", written_at") + " FROM " + s.db + "." + TaskTable + " FINAL WHERE "
+	query := "SELECT " + strings.TrimSuffix(schemas.TaskColumns, ", written_at") + " FROM " + s.db + "." + TaskTable
 	if len(keys) == 0 {
-		return loadRows(ctx, s.conn, "task states", query+windowFilter(partition, from), (*schemas.TaskRow).Pointers)
+		return loadRows(ctx, s.conn, "task states", query+" FINAL WHERE "+windowFilter(partition, from), (*schemas.TaskRow).Pointers)
 	}
-	return loadKeys(ctx, s.conn, "task states", keys, query+"src_partition = "+strconv.Itoa(int(partition))+
+	rows, err := loadKeys(ctx, s.conn, "task states", keys, query+" WHERE src_partition = "+strconv.Itoa(int(partition))+
 		" AND tenant IN (SELECT tenant FROM _keys) AND task_id IN (SELECT task_id FROM _keys) AND (window_start, tenant, task_id) IN _keys",
 		[]string{"window_start DateTime", "tenant String", "task_id String"},
 		func(k *TaskKey) []any { return []any{time.UnixMilli(k.Window).UTC(), k.Tenant, k.TaskID} }, (*schemas.TaskRow).Pointers)
+	return newest(rows, func(r *schemas.TaskRow) TaskKey { return TaskKey{r.WindowStart.Unix(), r.Tenant, r.TaskID} },
+		func(r *schemas.TaskRow) uint64 { return r.Version }), err
 }
 
 func windowFilter(partition uint32, from int64) string {
