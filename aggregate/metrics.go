@@ -28,6 +28,7 @@ type metrics struct {
 	partChanges    prometheus.Counter
 	catalog        *prometheus.GaugeVec
 	catalogChanges prometheus.Counter
+	retentionLost  *prometheus.CounterVec
 	overflows      prometheus.Counter
 	clockAllowance prometheus.Gauge
 	clock          *prometheus.GaugeVec
@@ -81,6 +82,10 @@ func newMetrics() *metrics {
 			Name: "jevons_aggregate_catalog_changes_total",
 			Help: "Partitions taken over whose checkpoint was priced with another price catalog: from the checkpoint's flushed_through on, their costs are priced with this process's catalog (logged with both fingerprints and the offset).",
 		}),
+		retentionLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jevons_aggregate_retention_lost_messages_total",
+			Help: "Messages a partition's restart needed that retention had deleted: kind=uncounted (at or above flushed_through: the totals miss them) or kind=replay (only the duplicate set missed them: their retries can count twice).",
+		}, []string{"kind"}),
 		overflows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jevons_aggregate_overflow_total",
 			Help: "Late corrections left out of a stored state because a sum would pass its column's maximum (events that would overflow an in-memory state are dead-lettered instead).",
@@ -93,7 +98,7 @@ func newMetrics() *metrics {
 			Name: "jevons_aggregate_event_clock_seconds", Help: "A partition's event-time clock (newest event time counted), unix seconds.",
 		}, []string{"partition"}),
 	}
-	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly, m.partitions, m.partChanges, m.catalog, m.catalogChanges, m.overflows)
+	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly, m.partitions, m.partChanges, m.catalog, m.catalogChanges, m.retentionLost, m.overflows)
 	m.reg.MustRegister(m.outcomes, m.lag, m.flushTime, m.rows, m.chErrors, m.openStates, m.dedupSize, m.flushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, n := range outcomeNames {

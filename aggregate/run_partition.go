@@ -240,6 +240,7 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 	if err != nil {
 		return 0, err
 	}
+	a.checkRetention(ctx, p, start, log)
 	err = retry(ctx, log, "read dead-letter tail", func(ctx context.Context) error {
 		n, err := a.dlqThrough(ctx, int(p.id))
 		p.dlqThrough = n

@@ -102,8 +102,9 @@ type MigrateResult struct {
 // Migrate creates the database and applies every migration not yet
 // recorded in schema_migrations, in order. Migrations that need a newer
 // server are skipped and logged each run, so they apply once the server is
-// upgraded. Statements are idempotent (IF NOT EXISTS, MODIFY), so a crash
-// between applying and recording is repaired by the next run.
+// upgraded. Statements are idempotent (IF NOT EXISTS, MODIFY; ADD COLUMN IF
+// NOT EXISTS, one column per statement, also on servers that lack it), so a
+// crash between applying and recording is repaired by the next run.
 func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
 	var res MigrateResult
 	version, err := ServerVersion(ctx, conn)
