@@ -28,7 +28,7 @@ type storedKeys struct {
 	bits  []uint64
 	seed  maphash.Seed
 	from  int64 // covers windows >= from (unix ms)
-	n     int   // keys added since built
+	n     int   // distinct keys added since built
 	built bool
 	full  bool // built past storedFilterKeys: every key may be stored
 }
@@ -54,13 +54,21 @@ func (f *storedKeys) mayHold(w int64, h uint64) bool {
 	return true
 }
 
+// add adds a key; n counts the keys that were not in yet (a flush adds
+// the same states again and again), so it tracks the distinct keys held.
 func (f *storedKeys) add(h uint64) {
 	h1, h2 := uint32(h), uint32(h>>32)|1
+	added := false
 	for i := range uint32(storedFilterHashes) {
 		b := (h1 + i*h2) % storedFilterBits
-		f.bits[b/64] |= 1 << (b % 64)
+		if f.bits[b/64]&(1<<(b%64)) == 0 {
+			f.bits[b/64] |= 1 << (b % 64)
+			added = true
+		}
 	}
-	f.n++
+	if added {
+		f.n++
+	}
 }
 
 func (f *storedKeys) usageHash(res int, k *usageKey) uint64 {
