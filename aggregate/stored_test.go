@@ -13,7 +13,9 @@ import (
 func TestStoredKeysNeverMissAKey(t *testing.T) {
 	f := &storedKeys{bits: make([]uint64, storedFilterBits/64), seed: maphash.MakeSeed(), from: 1000, built: true}
 	const n = 200_000
-	key := func(i int) usageKey { return usageKey{window: int64(1000 + i%5000), tenant: fmt.Sprint("t", i), model: "m"} }
+	key := func(i int) usageKey {
+		return usageKey{window: int64(1000 + i%5000), tenant: fmt.Sprint("t", i), model: "m"}
+	}
 	for i := range n {
 		k := key(i)
 		f.add(f.usageHash(resDay, &k))
