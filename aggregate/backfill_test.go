@@ -42,7 +42,7 @@ func backfill(n int, seed uint64) (msgs []kafka.Message, wantRequests int64) {
 
 // A backfill (the clock stands at the newest event while history arrives
 // in random order) keeps memory bounded by configuration: late states leave
-// after their flush (but the MaxDirty newest), only keys that may be stored
+// after their flush (but the newest tenth of MaxDirty), only keys that may be stored
 // are loaded, the duplicate set
 // stays at its maximum, and the totals stay exact, also across crashes.
 func TestBackfillKeepsMemoryBoundedAndTotalsExact(t *testing.T) {
@@ -50,7 +50,7 @@ func TestBackfillKeepsMemoryBoundedAndTotalsExact(t *testing.T) {
 	msgs, want := backfill(n, 5)
 	cfg := DefaultConfig()
 	cfg.DedupMaxEntries = dedupMax
-	cfg.MaxDirty = 300 // also the clean late states kept per resolution
+	cfg.MaxDirty = 3000 // a tenth of it: the clean late states kept per resolution
 	cat := pricing.MustDefault()
 	ctx := context.Background()
 	for trial, crashAt := range []int{-1, 12_345} {
@@ -96,9 +96,9 @@ func TestBackfillKeepsMemoryBoundedAndTotalsExact(t *testing.T) {
 			}
 		}
 		// After each flush only open windows' states remain, and at most
-		// MaxDirty clean late states per resolution.
-		if maxStates > numRes*cfg.MaxDirty {
-			t.Fatalf("trial %d: %d states of closed windows in memory after a flush, at most %d kept", trial, maxStates, numRes*cfg.MaxDirty)
+		// keepLate clean late states per resolution.
+		if maxStates > numRes*keepLate(&cfg) {
+			t.Fatalf("trial %d: %d states of closed windows in memory after a flush, at most %d kept", trial, maxStates, numRes*keepLate(&cfg))
 		}
 		if maxDedup > dedupMax {
 			t.Fatalf("trial %d: duplicate set held %d entries, maximum %d", trial, maxDedup, dedupMax)

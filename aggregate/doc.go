@@ -120,9 +120,9 @@
 //   - usage states of open windows (per dimension combination, one per
 //     minute and one per day) and task states of open task windows (evicted
 //     when done or idle, reloaded by key on demand); of the clean late
-//     states, at most MaxDirty per resolution (the newest) stay after
+//     states, at most MaxDirty/10 per resolution (the newest) stay after
 //     their flush;
-//   - a 1 MiB Bloom filter of stored keys per partition;
+//   - a 512 KiB Bloom filter of stored keys per partition;
 //   - at most 100,000 16-byte hashes of evicted tasks per partition; past
 //     that, a window loads every task not in memory by key;
 //   - at most MaxDirty changed states per partition plus one flush in

@@ -91,6 +91,10 @@ type partition struct {
 	obsOwner uint64
 }
 
+// keepLate is how many clean late states per resolution stay in memory
+// after their flush: a tenth of MaxDirty.
+func keepLate(cfg *Config) int { return cfg.MaxDirty / 10 }
+
 // overflowGuard: while every sum in memory stays below it, no event (at
 // most 6e9 tokens and its cost) can overflow a state, so process checks
 // states only beyond it.
@@ -415,7 +419,7 @@ func (p *partition) unflushed(b *flushBatch) {
 // since, closed windows leave memory and the floors move up.
 func (p *partition) flushed(b *flushBatch) {
 	for i := range p.usage {
-		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness, p.cfg.MaxDirty)
+		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness, keepLate(p.cfg))
 	}
 	for _, s := range b.taskSt {
 		s.flushing = false

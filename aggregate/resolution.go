@@ -115,7 +115,7 @@ func (r *usageRes) unflushed(st []*usageState) {
 
 // flushed marks a flush's states durable, raises the floor to the one of
 // clock and drops the clean states of closed windows. Of the clean states
-// of late corrections, the keepLate newest stay (a backfill corrects the
+// of late corrections, the keepLate newest stay (late events correct the
 // same day states again and again; each reload reads the stored states):
 // whatever the arrival order, memory holds the open windows, at most
 // keepLate clean late states and what the flushes in progress need.

@@ -34,8 +34,8 @@ type storedKeys struct {
 }
 
 const (
-	storedFilterBits   = 1 << 23 // 1 MiB per partition
-	storedFilterKeys   = 800_000 // about 1% false positives with 7 hashes
+	storedFilterBits   = 1 << 22 // 512 KiB per partition
+	storedFilterKeys   = 400_000 // about 1% false positives with 7 hashes
 	storedFilterHashes = 7
 )
 
