@@ -112,7 +112,10 @@ func (p *partition) buildStored(ctx context.Context, st store) error {
 		clear(f.bits)
 	}
 	f.built, f.n = false, 0
-	from := windowStart(p.maxTime-p.cfg.CorrectionHorizon.Milliseconds(), 24*time.Hour.Milliseconds()) - 24*time.Hour.Milliseconds()
+	from := int64(noTime) // no clock yet: cover every window
+	if p.maxTime != noTime {
+		from = windowStart(p.maxTime-p.cfg.CorrectionHorizon.Milliseconds(), 24*time.Hour.Milliseconds()) - 24*time.Hour.Milliseconds()
+	}
 	for i := range p.usage {
 		err := st.ScanUsageKeys(ctx, p.usage[i].table, p.id, from, func(k *sink.UsageKey) {
 			uk := usageKey{k.Window, k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}
