@@ -2,8 +2,6 @@ package aggregate
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -61,39 +59,13 @@ func New(cfg Config, log *zap.Logger) (*Aggregator, error) {
 		return nil, fmt.Errorf("aggregate config: %w", err)
 	}
 	a := &Aggregator{cfg: cfg, sec: sec, log: log.Named("aggregate"), cat: cat, m: newMetrics()}
-	fp, err := catalogFingerprint(cfg.Catalogs)
-	if err != nil {
-		return nil, err
-	}
-	a.m.catalog.WithLabelValues(fp).Set(1)
-	a.log.Info("price catalog", zap.String("fingerprint", fp), zap.Strings("overlays", cfg.Catalogs))
+	// Replicas that price with different catalogs (a rolling deploy of a
+	// new one) write the states they own with different costs: /metrics
+	// shows each replica's fingerprint, and each checkpoint records the one
+	// its partition's costs were priced with (see restore).
+	a.m.catalog.WithLabelValues(cat.Fingerprint()).Set(1)
+	a.log.Info("price catalog", zap.String("fingerprint", cat.Fingerprint()), zap.Strings("overlays", cfg.Catalogs))
 	return a, nil
-}
-
-// catalogFingerprint names the prices a process uses: the build (whose
-// embedded catalog it carries) and the overlay files' contents. Replicas
-// that price with different catalogs (a rolling deploy of a new catalog)
-// write the states they own with different costs; /metrics shows each
-// replica's fingerprint so that a mix is visible.
-func catalogFingerprint(overlays []string) (string, error) {
-	h := sha256.New()
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		fmt.Fprintln(h, bi.Main.Path, bi.Main.Version)
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
-				fmt.Fprintln(h, s.Key, s.Value)
-			}
-		}
-	}
-	for _, path := range overlays {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("fingerprint the price catalog: %w", err)
-		}
-		fmt.Fprintln(h, len(data))
-		h.Write(data)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:8]), nil
 }
 
 // watchPartitions notes the input topic's partition count at each

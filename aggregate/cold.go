@@ -15,8 +15,13 @@ import (
 // resolveCold loads the stored states of late events' keys and applies the
 // events in offset order.
 func (p *partition) resolveCold(ctx context.Context, st store) error {
+	if p.cold() > 0 {
+		if err := p.buildStored(ctx, st); err != nil {
+			return err
+		}
+	}
 	for i := range p.usage {
-		if err := p.resolveColdUsage(ctx, st, &p.usage[i]); err != nil {
+		if err := p.resolveColdUsage(ctx, st, i); err != nil {
 			return err
 		}
 	}
@@ -25,7 +30,7 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 		seen := map[taskKey]bool{}
 		for i := range p.coldTasks {
 			k := p.coldTaskKey(&p.coldTasks[i])
-			if p.tasks[k] == nil && !seen[k] {
+			if p.tasks[k] == nil && !seen[k] && p.stored.mayHold(k.window, p.stored.taskHash(&k)) {
 				seen[k] = true
 				keys = append(keys, sink.TaskKey{Window: k.window, Tenant: k.tenant, TaskID: k.taskID})
 			}
@@ -57,7 +62,8 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 
 // resolveColdUsage loads the stored states of one resolution's late
 // events and applies the events in offset order.
-func (p *partition) resolveColdUsage(ctx context.Context, st store, r *usageRes) error {
+func (p *partition) resolveColdUsage(ctx context.Context, st store, res int) error {
+	r := &p.usage[res]
 	if len(r.cold) == 0 {
 		return nil
 	}
@@ -65,7 +71,7 @@ func (p *partition) resolveColdUsage(ctx context.Context, st store, r *usageRes)
 	seen := map[usageKey]bool{}
 	for i := range r.cold {
 		e := &r.cold[i]
-		if k := r.key(e.time, e.ev); r.states[k] == nil && !seen[k] {
+		if k := r.key(e.time, e.ev); r.states[k] == nil && !seen[k] && p.stored.mayHold(k.window, p.stored.usageHash(res, &k)) {
 			seen[k] = true
 			keys = append(keys, sink.UsageKey{Window: k.window, Tenant: k.tenant, App: k.app, TaskType: k.taskType,
 				Provider: k.provider, Model: k.model, Operation: k.operation, Status: k.status})

@@ -32,7 +32,8 @@
 //
 // A flush snapshots the states changed since the last one and writes, in
 // order: dead letters (acks=all), the rollup rows, then the partition's
-// checkpoint row {flushed_through, replay_from, replay_max_time}; then it
+// checkpoint row {flushed_through, replay_from, replay_max_time, catalog,
+// catalog_from}; then it
 // commits replay_from to Kafka for tooling. The ClickHouse checkpoint is
 // authoritative. Processing continues while one flush is in flight; a state
 // changed meanwhile is flushed again next time.
@@ -40,6 +41,10 @@
 //   - flushed_through: every event below it is inside a written state.
 //   - replay_from: the oldest offset whose duplicate-set entry can still
 //     match; replay_max_time: the clock as it stood at that offset.
+//   - catalog: the fingerprint of the price catalog the partition's events
+//     are priced with from catalog_from on. An owner whose catalog differs
+//     takes over at activation with catalog_from = flushed_through, logs
+//     both fingerprints and counts it; stored costs are never restated.
 //
 // # Restart, rebalance, crash
 //
@@ -54,9 +59,14 @@
 // open at the restart close, a task not in memory is loaded by key. An event
 // for a window below the floor (a late event) or for a task state evicted
 // from memory loads that key's stored state first (batched by key, the keys
-// sent as an external table), then applies the event. Before letting a
-// partition go on revocation or SIGTERM, the owner flushes; the rebalance
-// timeout covers that final flush.
+// sent as an external table), then applies the event. A key that was never
+// stored is not loaded: a Bloom filter of the partition's stored keys
+// (stored.go), read from ClickHouse when the late path is first needed
+// (after the checkpoint was read, with no flush in flight) and fed with
+// every flushed state before its write, has no false negatives for the
+// windows it covers (the correction horizon before the clock). Before
+// letting a partition go on revocation or SIGTERM, the owner flushes; the
+// rebalance timeout covers that final flush.
 //
 // # Proof sketch
 //
@@ -68,6 +78,12 @@
 //     flushed_through are never re-added (they only refill the duplicate
 //     set). A flush that wrote rows but died before its checkpoint is covered
 //     by (2): its rows carry their versions.
+//     A late key is loaded unless the stored-keys filter shows it was never
+//     stored: every row holding an event below flushed_through landed
+//     before the checkpoint was read, so before the filter was read, and
+//     every row this owner writes later is added before it is written; so a
+//     key missing from the filter holds no event below flushed_through,
+//     and this owner adds its events from there on, in offset order.
 //  3. Duplicate decisions are a pure function of the message sequence from
 //     replay_from: an entry matches while its insertion clock is within the
 //     horizon of the current clock or its offset is within DedupMaxEntries/4
@@ -103,8 +119,10 @@
 //     partition;
 //   - usage states of open windows (per dimension combination, one per
 //     minute and one per day) and task states of open task windows (evicted
-//     when done or idle, reloaded by key on demand); late states leave
-//     memory after their flush;
+//     when done or idle, reloaded by key on demand); of the clean late
+//     states, at most MaxDirty/10 per resolution (the newest) stay after
+//     their flush;
+//   - a 512 KiB Bloom filter of stored keys per partition;
 //   - at most 100,000 16-byte hashes of evicted tasks per partition; past
 //     that, a window loads every task not in memory by key;
 //   - at most MaxDirty changed states per partition plus one flush in

@@ -143,15 +143,18 @@ func TestBackfillOf30DaysShuffled(t *testing.T) {
 	n := backfillEvents(t)
 	truth := e.loadgen("--events", strconv.Itoa(n), "--seed", "101", "--spread", "720h", "--dup-ratio", "0.01")
 	const limitMiB = 256
+	start := time.Now()
 	a := e.start("--memory-limit-mib", strconv.Itoa(limitMiB), "--max-dirty", "2000", "--dedup-max-entries", "50000")
-	e.waitCaughtUp(time.Duration(n/1000+120) * time.Second)
+	e.waitCaughtUp(time.Duration(n/250+120) * time.Second) // a bound for a loaded machine, not a speed requirement
+	wall := time.Since(start)
 	e.verify(truth)
 	out := a.outcomes()
 	if out["duplicate"] != truth.Duplicates || out["aggregated"]+out["late_corrected"] != truth.Events {
 		t.Fatalf("outcomes %v, truth %d events %d duplicates", out, truth.Events, truth.Duplicates)
 	}
 	rss := a.stop()
-	t.Logf("backfill of %d events over 30 days: peak RSS %d MiB (limit %d MiB)", truth.Events, rss>>20, limitMiB)
+	t.Logf("backfill of %d events over 30 days: caught up in %v (%.0f events/s), peak RSS %d MiB (limit %d MiB)",
+		truth.Events, wall.Round(time.Second), float64(truth.Events)/wall.Seconds(), rss>>20, limitMiB)
 	if rss >= limitMiB<<20 {
 		t.Fatalf("peak RSS %d MiB, configured limit %d MiB", rss>>20, limitMiB)
 	}
@@ -370,4 +373,81 @@ func TestPartitionCountChangeIsReported(t *testing.T) {
 	e.waitCaughtUp(2 * time.Minute)
 	e.verify(merge(truth, more))
 	a.stop()
+}
+
+// A rolling deploy of a new price catalog: the partitions' next owner
+// prices with another catalog. It logs both fingerprints and the offset
+// from which it prices, counts each partition in
+// jevons_aggregate_catalog_changes_total, and its checkpoints record the
+// new catalog from that offset. The totals stay exact (the new catalog
+// adds a model the traffic does not use).
+func TestCatalogChangeIsLoggedCountedAndCheckpointed(t *testing.T) {
+	e := newEnv(t, 2, false)
+	truth := e.loadgen("--events", "6000", "--seed", "171")
+	a := e.start()
+	e.waitCaughtUp(2 * time.Minute)
+	before := e.checkpoints()
+	a.stop()
+	overlay := filepath.Join(e.logs, "acme.yaml")
+	if err := os.WriteFile(overlay, []byte("- id: acme\n  provider_match: {contains: acme}\n  models:\n    - id: acme-large\n      match: {starts_with: acme-large}\n      prices: {input_mtok: 1, output_mtok: 4}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	more := e.loadgen("--events", "6000", "--seed", "172")
+	b := e.start("--catalog", overlay)
+	e.waitCaughtUp(2 * time.Minute)
+	e.verify(merge(truth, more))
+	if n := b.metric("jevons_aggregate_catalog_changes_total"); n != 2 {
+		t.Fatalf("catalog changes %v, want one per partition (2)", n)
+	}
+	fp := b.catalogFingerprint()
+	for part, c := range e.checkpoints() {
+		if c.Catalog != fp || c.CatalogFrom != before[part].FlushedThrough || before[part].Catalog == fp || before[part].Catalog == "" {
+			t.Fatalf("partition %d: checkpoint records catalog %q from %d; before the deploy %q through %d; new catalog %q",
+				part, c.Catalog, c.CatalogFrom, before[part].Catalog, before[part].FlushedThrough, fp)
+		}
+	}
+	b.stop()
+	log, _ := os.ReadFile(b.log)
+	if n := strings.Count(string(log), `"previous_catalog"`); n != 2 || !strings.Contains(string(log), `"from_offset"`) {
+		t.Fatalf("%d catalog change reports in the log, want 2 with the offset:\n%s", n, tail(log, 4096))
+	}
+}
+
+// checkpoints reads the newest checkpoint of each partition of the env's group.
+func (e *env) checkpoints() map[uint32]schemas.Checkpoint {
+	e.t.Helper()
+	out := map[uint32]schemas.Checkpoint{}
+	rows, err := e.conn.Query(context.Background(), "SELECT partition, flushed_through, catalog, catalog_from FROM "+e.db+
+		".consumer_checkpoints FINAL WHERE consumer_group = ? AND topic = ?", e.group, e.topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c schemas.Checkpoint
+		if err := rows.Scan(&c.Partition, &c.FlushedThrough, &c.Catalog, &c.CatalogFrom); err != nil {
+			e.t.Fatal(err)
+		}
+		out[c.Partition] = c
+	}
+	return out
+}
+
+// catalogFingerprint reads the process's catalog fingerprint from /metrics.
+func (a *aggregator) catalogFingerprint() string {
+	a.e.t.Helper()
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		a.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), `jevons_aggregate_catalog_info{fingerprint="`); ok {
+			fp, _, _ := strings.Cut(rest, `"`)
+			return fp
+		}
+	}
+	a.e.t.Fatal("no jevons_aggregate_catalog_info on /metrics")
+	return ""
 }

@@ -27,6 +27,8 @@ type metrics struct {
 	partitions     prometheus.Gauge
 	partChanges    prometheus.Counter
 	catalog        *prometheus.GaugeVec
+	catalogChanges prometheus.Counter
+	retentionLost  *prometheus.CounterVec
 	overflows      prometheus.Counter
 	clockAllowance prometheus.Gauge
 	clock          *prometheus.GaugeVec
@@ -74,8 +76,16 @@ func newMetrics() *metrics {
 		}),
 		catalog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "jevons_aggregate_catalog_info",
-			Help: "1 for the price catalog this process prices with (sha256 prefix of its providers, models and prices); replicas with different fingerprints write different costs.",
+			Help: "1 for the price catalog this process prices with (sha256 prefix of the default catalog and overlay contents); replicas with different fingerprints write different costs.",
 		}, []string{"fingerprint"}),
+		catalogChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "jevons_aggregate_catalog_changes_total",
+			Help: "Partitions taken over whose checkpoint was priced with another price catalog: from the checkpoint's flushed_through on, their costs are priced with this process's catalog (logged with both fingerprints and the offset).",
+		}),
+		retentionLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "jevons_aggregate_retention_lost_messages_total",
+			Help: "Messages a partition's restart needed that retention had deleted: kind=uncounted (at or above flushed_through: the totals miss them) or kind=replay (only the duplicate set missed them: their retries can count twice).",
+		}, []string{"kind"}),
 		overflows: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jevons_aggregate_overflow_total",
 			Help: "Late corrections left out of a stored state because a sum would pass its column's maximum (events that would overflow an in-memory state are dead-lettered instead).",
@@ -88,7 +98,7 @@ func newMetrics() *metrics {
 			Name: "jevons_aggregate_event_clock_seconds", Help: "A partition's event-time clock (newest event time counted), unix seconds.",
 		}, []string{"partition"}),
 	}
-	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly, m.partitions, m.partChanges, m.catalog, m.overflows)
+	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly, m.partitions, m.partChanges, m.catalog, m.catalogChanges, m.retentionLost, m.overflows)
 	m.reg.MustRegister(m.outcomes, m.lag, m.flushTime, m.rows, m.chErrors, m.openStates, m.dedupSize, m.flushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, n := range outcomeNames {

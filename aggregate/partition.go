@@ -34,6 +34,8 @@ var outcomeNames = [numOutcomes]string{"aggregated", "duplicate", "late_correcte
 type store interface {
 	LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []sink.UsageKey) ([]schemas.UsageRow, error)
 	LoadTasks(ctx context.Context, partition uint32, from int64, keys []sink.TaskKey) ([]schemas.TaskRow, error)
+	ScanUsageKeys(ctx context.Context, table string, partition uint32, from int64, add func(*sink.UsageKey)) error
+	ScanTaskKeys(ctx context.Context, partition uint32, from int64, add func(*sink.TaskKey)) error
 }
 
 // deadLetter is a message bound for the dead-letter topic.
@@ -62,6 +64,11 @@ type partition struct {
 	dlqRecheck     bool  // a dead-letter write failed: what landed is read back before the next
 	active         bool  // stored open windows loaded
 
+	catalog       string         // fingerprint of the catalog this owner prices with
+	catalogFrom   int64          // the first offset priced with the partition's current catalog
+	ckptCatalog   string         // the catalog the checkpoint's costs were priced with ("": not recorded)
+	catalogChange *catalogChange // set by activate when this owner's catalog differs from the checkpoint's
+
 	dedup                *dedupSet
 	usage                [numRes]usageRes // usage states by resolution: minutes, days
 	tasks                map[taskKey]*taskState
@@ -71,8 +78,9 @@ type partition struct {
 	evictedN             int                     // hashes in evicted
 	coldTasksUpTo        int64                   // task windows up to this start may hold stored states not in memory (after a restart)
 	taskSeed1, taskSeed2 maphash.Seed
-	cycle                int64    // flushes so far
-	coldTasks            []priced // events of evicted or closed task states, waiting for the stored state
+	cycle                int64      // flushes so far
+	coldTasks            []priced   // events of evicted or closed task states, waiting for the stored state
+	stored               storedKeys // which keys may have a stored state (cold path)
 	dlq                  []deadLetter
 
 	counts     [numOutcomes]int64
@@ -82,6 +90,10 @@ type partition struct {
 	obs      TaskObservation // reused for cfg.Observer
 	obsOwner uint64
 }
+
+// keepLate is how many clean late states per resolution stay in memory
+// after their flush: a tenth of MaxDirty.
+func keepLate(cfg *Config) int { return cfg.MaxDirty / 10 }
 
 // overflowGuard: while every sum in memory stays below it, no event (at
 // most 6e9 tokens and its cost) can overflow a state, so process checks
@@ -115,7 +127,7 @@ func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
 
 func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 	return &partition{
-		id: id, cfg: cfg, cat: cat,
+		id: id, cfg: cfg, cat: cat, catalog: cat.Fingerprint(),
 		twin:     cfg.TaskWindow.Milliseconds(),
 		lateness: cfg.AllowedLateness.Milliseconds(), horizon: cfg.DedupHorizon.Milliseconds(),
 		maxTime: noTime, dlqThrough: -1, dedup: newDedupSet(cfg.DedupMaxEntries), dec: schemas.Decoder{Shared: true},
@@ -129,11 +141,13 @@ func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 func (p *partition) restore(c schemas.Checkpoint) {
 	p.next, p.flushedThrough = c.ReplayFrom, c.FlushedThrough
 	p.maxTime = c.ReplayMaxTime
+	p.ckptCatalog, p.catalogFrom = c.Catalog, c.CatalogFrom
 }
 
 // startFresh positions a partition that has no checkpoint.
 func (p *partition) startFresh(offset int64) {
 	p.next, p.flushedThrough = offset, 0
+	p.ckptCatalog, p.catalogFrom = p.catalog, offset
 }
 
 // replaying reports whether offset lies below the checkpoint.
@@ -160,7 +174,28 @@ func (p *partition) activate(ctx context.Context, st store, now time.Time) error
 	p.taskFloor = floorFor(p.maxTime, p.lateness, p.twin)
 	p.coldTasksUpTo = windowStart(max(p.maxTime, now.UnixMilli()+time.Hour.Milliseconds()+p.cfg.MaxFuture.Milliseconds()), p.twin)
 	p.active = true
+	p.adoptCatalog()
 	return nil
+}
+
+// catalogChange is a partition's move to another price catalog: events
+// below From were priced with Previous, events from From on with Current.
+type catalogChange struct {
+	Previous, Current string
+	From              int64
+}
+
+// adoptCatalog makes this owner's catalog the partition's from the first
+// offset it prices (flushed_through: every event below it is inside a
+// stored state, priced by the previous owner). Stored costs are never
+// restated: a state loaded later keeps its events' old costs and adds new
+// events at the new prices.
+func (p *partition) adoptCatalog() {
+	if p.ckptCatalog == p.catalog {
+		return
+	}
+	p.catalogChange = &catalogChange{Previous: p.ckptCatalog, Current: p.catalog, From: p.flushedThrough}
+	p.ckptCatalog, p.catalogFrom = p.catalog, p.flushedThrough
 }
 
 // The span of ClickHouse DateTime (unsigned 32-bit seconds), with a day's
@@ -348,9 +383,11 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	if !ok {
 		replayFrom, replayClock = p.next, p.maxTime
 	}
+	p.noteStored(b)
 	b.checkpoint = schemas.Checkpoint{
 		Group: p.cfg.Group, Topic: p.cfg.Topic, Partition: p.id,
 		FlushedThrough: max(p.next, p.flushedThrough), ReplayFrom: replayFrom, ReplayMaxTime: replayClock,
+		Catalog: p.catalog, CatalogFrom: p.catalogFrom,
 	}
 	return b, nil
 }
@@ -382,7 +419,7 @@ func (p *partition) unflushed(b *flushBatch) {
 // since, closed windows leave memory and the floors move up.
 func (p *partition) flushed(b *flushBatch) {
 	for i := range p.usage {
-		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness)
+		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness, keepLate(p.cfg))
 	}
 	for _, s := range b.taskSt {
 		s.flushing = false

@@ -25,8 +25,10 @@ type memStore struct {
 	ckpt  *schemas.Checkpoint
 	dlq   map[int64]int // dead letters written per source offset
 
-	loadedUsage    int // keys asked for by late loads
-	wholeTaskLoads int // task loads by window, not by key
+	loadedUsage    int            // keys asked for by late loads
+	loadedBy       map[string]int // the same, by table
+	scans          int            // usage key scans (building the stored-keys filter)
+	wholeTaskLoads int            // task loads by window, not by key
 }
 
 func newMemStore() *memStore {
@@ -36,6 +38,10 @@ func newMemStore() *memStore {
 func (m *memStore) LoadUsage(_ context.Context, table string, _ uint32, from int64, keys []sink.UsageKey) ([]schemas.UsageRow, error) {
 	var out []schemas.UsageRow
 	m.loadedUsage += len(keys)
+	if m.loadedBy == nil {
+		m.loadedBy = map[string]int{}
+	}
+	m.loadedBy[table] += len(keys)
 	if len(keys) > 0 {
 		for _, k := range keys {
 			if r, ok := m.usage[table][usageKey{k.Window, k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}]; ok {
@@ -69,6 +75,25 @@ func (m *memStore) LoadTasks(_ context.Context, _ uint32, from int64, keys []sin
 		}
 	}
 	return out, nil
+}
+
+func (m *memStore) ScanUsageKeys(_ context.Context, table string, _ uint32, from int64, add func(*sink.UsageKey)) error {
+	m.scans++
+	for k := range m.usage[table] {
+		if k.window >= from {
+			add(&sink.UsageKey{Window: k.window, Tenant: k.tenant, App: k.app, TaskType: k.taskType, Provider: k.provider, Model: k.model, Operation: k.operation, Status: k.status})
+		}
+	}
+	return nil
+}
+
+func (m *memStore) ScanTaskKeys(_ context.Context, _ uint32, from int64, add func(*sink.TaskKey)) error {
+	for k := range m.tasks {
+		if k.window >= from {
+			add(&sink.TaskKey{Window: k.window, Tenant: k.tenant, TaskID: k.taskID})
+		}
+	}
+	return nil
 }
 
 func (m *memStore) write(b *flushBatch) {

@@ -114,10 +114,12 @@ func (r *usageRes) unflushed(st []*usageState) {
 }
 
 // flushed marks a flush's states durable, raises the floor to the one of
-// clock and drops the clean states of closed windows, including those of
-// late corrections: whatever the arrival order, memory holds only open
-// windows and what the flushes in progress need.
-func (r *usageRes) flushed(st []*usageState, clock, lateness int64) {
+// clock and drops the clean states of closed windows. Of the clean states
+// of late corrections, the keepLate newest stay (late events correct the
+// same day states again and again; each reload reads the stored states):
+// whatever the arrival order, memory holds the open windows, at most
+// keepLate clean late states and what the flushes in progress need.
+func (r *usageRes) flushed(st []*usageState, clock, lateness int64, keepLate int) {
 	for _, s := range st {
 		s.flushing = false
 	}
@@ -129,13 +131,20 @@ func (r *usageRes) flushed(st []*usageState, clock, lateness int64) {
 			}
 		}
 	}
+	excess := -keepLate // clean late states beyond keepLate, oldest first
+	for _, k := range r.late {
+		if s := r.states[k]; s != nil && !s.dirty && !s.flushing {
+			excess++
+		}
+	}
 	kept := r.late[:0]
 	for _, k := range r.late {
 		if s := r.states[k]; s != nil {
-			if s.dirty || s.flushing {
+			if s.dirty || s.flushing || excess <= 0 {
 				kept = append(kept, k)
 			} else {
 				delete(r.states, k)
+				excess--
 			}
 		}
 	}

@@ -129,6 +129,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 					if err := retry(gctx, log, "load open windows", func(ctx context.Context) error { return p.activate(ctx, a.store, time.Now()) }); err != nil {
 						break
 					}
+					a.reportCatalogChange(p, log)
 				}
 				p.process(m)
 				if p.pending() >= a.cfg.MaxDirty && wait(gctx) { // backpressure
@@ -239,12 +240,33 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 	if err != nil {
 		return 0, err
 	}
+	a.checkRetention(ctx, p, start, log)
 	err = retry(ctx, log, "read dead-letter tail", func(ctx context.Context) error {
 		n, err := a.dlqThrough(ctx, int(p.id))
 		p.dlqThrough = n
 		return err
 	})
 	return start, err
+}
+
+// reportCatalogChange says loudly that a partition's costs are priced with
+// another catalog from an offset on: a rolling deploy of a new catalog, or
+// replicas that disagree (README "Price catalogs").
+func (a *Aggregator) reportCatalogChange(p *partition, log *zap.Logger) {
+	c := p.catalogChange
+	if c == nil {
+		return
+	}
+	p.catalogChange = nil
+	if c.Previous == "" {
+		log.Info("the partition's checkpoint records no price catalog (written before catalogs were recorded); recording this one",
+			zap.String("catalog", c.Current), zap.Int64("from_offset", c.From))
+		return
+	}
+	a.m.catalogChanges.Inc()
+	log.Error("the partition's costs were priced with another price catalog: events from the offset below on are priced with this one, "+
+		"events before it keep the previous catalog's costs in the stored states (no restatement; to restate, recount into a new database with --reset-from=earliest)",
+		zap.String("previous_catalog", c.Previous), zap.String("catalog", c.Current), zap.Int64("from_offset", c.From))
 }
 
 // errNoCheckpoint stops the aggregator: a partition without a checkpoint

@@ -2,7 +2,9 @@ package pricing
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +33,7 @@ type Catalog struct {
 	cached    int
 	unknown   map[[2]string]int64
 	unknownMu sync.Mutex
+	digest    [sha256.Size]byte // of every catalog document added, in order
 }
 
 // maxCached bounds the match cache so that a stream of random model strings
@@ -138,8 +141,18 @@ func (c *Catalog) add(source string, data []byte, overlay bool) error {
 	c.mu.Lock()
 	c.cache, c.cached = map[string]map[string]*Model{}, 0
 	c.mu.Unlock()
+	h := sha256.New()
+	h.Write(c.digest[:])
+	fmt.Fprintln(h, len(data))
+	h.Write(data)
+	h.Sum(c.digest[:0])
 	return v.err()
 }
+
+// Fingerprint names the prices the catalog holds: a digest of the default
+// catalog and every overlay's contents, in order (not their file names).
+// Two catalogs with the same fingerprint price every event alike.
+func (c *Catalog) Fingerprint() string { return hex.EncodeToString(c.digest[:8]) }
 
 // Providers lists the catalog's providers in order.
 func (c *Catalog) Providers() []*Provider { return c.providers }

@@ -62,17 +62,19 @@ type Checkpoint struct {
 	Group          string
 	Topic          string
 	Partition      uint32
-	FlushedThrough int64 // every event below this offset is inside a written row
-	ReplayFrom     int64 // where a restart replays from to rebuild the duplicate set
-	ReplayMaxTime  int64 // the partition's max event time (unix ms) as of ReplayFrom
-	DLQThrough     int64 // every dead letter below this offset has been written
+	FlushedThrough int64  // every event below this offset is inside a written row
+	ReplayFrom     int64  // where a restart replays from to rebuild the duplicate set
+	ReplayMaxTime  int64  // the partition's max event time (unix ms) as of ReplayFrom
+	DLQThrough     int64  // every dead letter below this offset has been written
+	Catalog        string // fingerprint of the price catalog that priced the partition's events from CatalogFrom on
+	CatalogFrom    int64  // the first offset priced with Catalog ("" and 0 in checkpoints written before it was recorded)
 }
 
 // CheckpointColumns lists consumer_checkpoints' columns in Values order.
-const CheckpointColumns = "consumer_group, topic, partition, flushed_through, replay_from, replay_max_time, version, written_at"
+const CheckpointColumns = "consumer_group, topic, partition, flushed_through, replay_from, replay_max_time, catalog, catalog_from, version, written_at"
 
 // Values returns the row's values in CheckpointColumns order; the version
 // is the flushed offset, so a newer checkpoint always wins.
 func (c *Checkpoint) Values(writtenAt time.Time) []any {
-	return []any{c.Group, c.Topic, c.Partition, c.FlushedThrough, c.ReplayFrom, c.ReplayMaxTime, uint64(c.FlushedThrough), writtenAt}
+	return []any{c.Group, c.Topic, c.Partition, c.FlushedThrough, c.ReplayFrom, c.ReplayMaxTime, c.Catalog, c.CatalogFrom, uint64(c.FlushedThrough), writtenAt}
 }

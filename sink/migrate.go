@@ -29,6 +29,8 @@ var (
 	fileRE       = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
 	minVersionRE = regexp.MustCompile(`(?m)^-- jevons:min-version (\d+(?:\.\d+)*)\s*$`)
 	stmtSplitRE  = regexp.MustCompile(`;\s*(?:\n|$)`)
+	// addColumnRE matches an ALTER that adds one column if it is missing.
+	addColumnRE = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(\$\{db\}\.)?(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s`)
 )
 
 // LoadMigrations reads NNNN_name.sql files from dir in fsys, in order.
@@ -100,8 +102,9 @@ type MigrateResult struct {
 // Migrate creates the database and applies every migration not yet
 // recorded in schema_migrations, in order. Migrations that need a newer
 // server are skipped and logged each run, so they apply once the server is
-// upgraded. Statements are idempotent (IF NOT EXISTS, MODIFY), so a crash
-// between applying and recording is repaired by the next run.
+// upgraded. Statements are idempotent (IF NOT EXISTS, MODIFY; ADD COLUMN IF
+// NOT EXISTS, one column per statement, also on servers that lack it), so a
+// crash between applying and recording is repaired by the next run.
 func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
 	var res MigrateResult
 	version, err := ServerVersion(ctx, conn)
@@ -140,7 +143,11 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migr
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "${db}", database)); err != nil {
+			stmt, err := addColumnIfMissing(ctx, conn, database, stmt)
+			if err == nil && stmt != "" {
+				err = conn.Exec(ctx, strings.ReplaceAll(stmt, "${db}", database))
+			}
+			if err != nil {
 				return res, fmt.Errorf("migration %s statement %d: %w", id, i+1, err)
 			}
 		}
@@ -151,6 +158,34 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migr
 		res.Applied = append(res.Applied, id)
 	}
 	return res, nil
+}
+
+// addColumnIfMissing gives ALTER TABLE t ADD COLUMN IF NOT EXISTS c (one
+// column per statement) to servers that lack the clause (18.16): it returns
+// "" if the column exists, or the statement without the clause.
+func addColumnIfMissing(ctx context.Context, conn driver.Conn, database, stmt string) (string, error) {
+	m := addColumnRE.FindStringSubmatchIndex(stmt)
+	if m == nil {
+		return stmt, nil
+	}
+	table, column := stmt[m[4]:m[5]], stmt[m[6]:m[7]]
+	if strings.Count(strings.ToUpper(stmt), "ADD COLUMN") != 1 {
+		return "", fmt.Errorf("add column %s to %s: ADD COLUMN IF NOT EXISTS must be the statement's only clause", column, table)
+	}
+	rows, err := conn.Query(ctx, "SELECT 1 FROM system.columns WHERE database = ? AND table = ? AND name = ?", database, table, column)
+	if err != nil {
+		return "", fmt.Errorf("look for column %s.%s: %w", table, column, err)
+	}
+	exists := rows.Next()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("look for column %s.%s: %w", table, column, err)
+	}
+	if exists {
+		return "", nil
+	}
+	clause := regexp.MustCompile(`(?i)\s+IF\s+NOT\s+EXISTS\s+` + column + `\s`)
+	return clause.ReplaceAllLiteralString(stmt, " "+column+" "), nil
 }
 
 func appliedMigrations(ctx context.Context, conn driver.Conn, database string) (map[int]string, error) {

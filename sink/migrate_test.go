@@ -96,6 +96,14 @@ func TestMigrateOnRealClickHouse(t *testing.T) {
 	if len(again.Applied) != 0 || len(again.Already) != len(res.Applied) {
 		t.Fatalf("second run: %+v", again)
 	}
+	// A crash between applying and recording: every migration runs again,
+	// ADD COLUMN IF NOT EXISTS included on servers without the clause.
+	if err := conn.Exec(ctx, "DROP TABLE "+cfg.Database+".schema_migrations"); err != nil {
+		t.Fatal(err)
+	}
+	if redo, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil || len(redo.Applied) != len(res.Applied) {
+		t.Fatalf("migrations applied again after their record was lost: %+v, %v", redo, err)
+	}
 
 	qs, err := schemas.ClickHouse.ReadFile("clickhouse/queries.sql")
 	if err != nil {

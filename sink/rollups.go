@@ -244,7 +244,7 @@ func (s *Store) insertColumns(ctx context.Context, table, columns string, n int,
 // LoadCheckpoint returns the newest checkpoint of a partition.
 func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partition uint32) (schemas.Checkpoint, bool, error) {
 	c := schemas.Checkpoint{Group: group, Topic: topic, Partition: partition}
-	q := "SELECT flushed_through, replay_from, replay_max_time FROM " + s.db + ".consumer_checkpoints FINAL " +
+	q := "SELECT flushed_through, replay_from, replay_max_time, catalog, catalog_from FROM " + s.db + ".consumer_checkpoints FINAL " +
 		"WHERE consumer_group = " + quote(group) + " AND topic = " + quote(topic) + " AND partition = " + strconv.Itoa(int(partition)) +
 		" ORDER BY version DESC LIMIT 1"
 	rows, err := s.conn.Query(ctx, q)
@@ -255,7 +255,7 @@ func (s *Store) LoadCheckpoint(ctx context.Context, group, topic string, partiti
 	if !rows.Next() {
 		return c, false, rows.Err()
 	}
-	if err := rows.Scan(&c.FlushedThrough, &c.ReplayFrom, &c.ReplayMaxTime); err != nil {
+	if err := rows.Scan(&c.FlushedThrough, &c.ReplayFrom, &c.ReplayMaxTime, &c.Catalog, &c.CatalogFrom); err != nil {
 		return c, false, fmt.Errorf("load checkpoint: %w", err)
 	}
 	return c, true, nil
@@ -287,16 +287,38 @@ func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, f
 	if table != UsageTable && table != UsageDailyTable {
 		return nil, fmt.Errorf("load usage states: %q is not a usage table", table)
 	}
-	query := "SELECT " + strings.TrimSuffix(schemas.UsageColumns, ", written_at") + " FROM " + s.db + "." + table + " FINAL WHERE "
+	query := "SELECT " + strings.TrimSuffix(schemas.UsageColumns, ", written_at") + " FROM " + s.db + "." + table
 	if len(keys) == 0 {
-		return loadRows(ctx, s.conn, table+" states", query+windowFilter(partition, from), (*schemas.UsageRow).Pointers)
+		return loadRows(ctx, s.conn, table+" states", query+" FINAL WHERE "+windowFilter(partition, from), (*schemas.UsageRow).Pointers)
 	}
-	return loadKeys(ctx, s.conn, table+" states", keys, query+"src_partition = "+strconv.Itoa(int(partition))+
-		" AND window_start IN (SELECT window_start FROM _keys) AND (window_start, tenant, app, task_type, provider, model, operation, status) IN _keys",
+	rows, err := loadKeys(ctx, s.conn, table+" states", keys, query+" WHERE src_partition = "+strconv.Itoa(int(partition))+
+		" AND (window_start, tenant, app, task_type, provider, model, operation, status) IN _keys",
 		[]string{"window_start DateTime", "tenant String", "app String", "task_type String", "provider String", "model String", "operation String", "status String"},
 		func(k *UsageKey) []any {
 			return []any{time.UnixMilli(k.Window).UTC(), k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}
 		}, (*schemas.UsageRow).Pointers)
+	return newest(rows, func(r *schemas.UsageRow) UsageKey {
+		return UsageKey{r.WindowStart.Unix(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status}
+	}, func(r *schemas.UsageRow) uint64 { return r.Version }), err
+}
+
+// newest keeps the highest version of each key, as FINAL would: a key load
+// reads without FINAL, which would merge every stored state in the ranges
+// read before filtering the few keys asked for. Two rows of one key and
+// version are the same state (states are deterministic).
+func newest[T any, K comparable](rows []T, key func(*T) K, version func(*T) uint64) []T {
+	at := make(map[K]int, len(rows))
+	out := rows[:0]
+	for i := range rows {
+		k := key(&rows[i])
+		if j, ok := at[k]; !ok {
+			at[k] = len(out)
+			out = append(out, rows[i])
+		} else if version(&rows[i]) > version(&out[j]) {
+			out[j] = rows[i]
+		}
+	}
+	return out
 }
 
 // loadKeysChunk is how many keys one load query carries. The keys travel
@@ -354,6 +376,50 @@ func loadRows[T any](ctx context.Context, conn driver.Conn, what, query string, 
 	return out, rows.Err()
 }
 
+// ScanUsageKeys calls add with the key of each stored state of a partition
+// in table (UsageTable or UsageDailyTable) with window_start >= from (unix
+// ms), streaming; a key whose older versions are not merged yet comes more
+// than once. The key is reused between calls.
+func (s *Store) ScanUsageKeys(ctx context.Context, table string, partition uint32, from int64, add func(*UsageKey)) error {
+	if table != UsageTable && table != UsageDailyTable {
+		return fmt.Errorf("scan usage keys: %q is not a usage table", table)
+	}
+	var k UsageKey
+	var w time.Time
+	return scanRows(ctx, s.conn, table+" keys", "SELECT window_start, tenant, app, task_type, provider, model, operation, status FROM "+
+		s.db+"."+table+" WHERE "+windowFilter(partition, from),
+		[]any{&w, &k.Tenant, &k.App, &k.TaskType, &k.Provider, &k.Model, &k.Operation, &k.Status},
+		func() { k.Window = w.UnixMilli(); add(&k) })
+}
+
+// ScanTaskKeys calls add with the key of each stored task partial of a
+// partition with window_start >= from, as ScanUsageKeys does.
+func (s *Store) ScanTaskKeys(ctx context.Context, partition uint32, from int64, add func(*TaskKey)) error {
+	var k TaskKey
+	var w time.Time
+	return scanRows(ctx, s.conn, "task keys", "SELECT window_start, tenant, task_id FROM "+s.db+"."+TaskTable+" WHERE "+windowFilter(partition, from),
+		[]any{&w, &k.Tenant, &k.TaskID}, func() { k.Window = w.UnixMilli(); add(&k) })
+}
+
+// scanRows runs a query and, for each row, scans it into dest and calls f.
+func scanRows(ctx context.Context, conn driver.Conn, what, query string, dest []any, f func()) error {
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("scan %s: %w", what, err)
+		}
+		f()
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan %s: %w", what, err)
+	}
+	return nil
+}
+
 // TaskKey names one task partial.
 type TaskKey struct {
 	Window         int64 // unix ms
@@ -363,14 +429,16 @@ type TaskKey struct {
 // LoadTasks returns a partition's stored task partials with window_start >=
 // from, or only the listed ones.
 func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, keys []TaskKey) ([]schemas.TaskRow, error) {
-	query := "SELECT " + strings.TrimSuffix(schemas.TaskColumns, ", written_at") + " FROM " + s.db + "." + TaskTable + " FINAL WHERE "
+	query := "SELECT " + strings.TrimSuffix(schemas.TaskColumns, ", written_at") + " FROM " + s.db + "." + TaskTable
 	if len(keys) == 0 {
-		return loadRows(ctx, s.conn, "task states", query+windowFilter(partition, from), (*schemas.TaskRow).Pointers)
+		return loadRows(ctx, s.conn, "task states", query+" FINAL WHERE "+windowFilter(partition, from), (*schemas.TaskRow).Pointers)
 	}
-	return loadKeys(ctx, s.conn, "task states", keys, query+"src_partition = "+strconv.Itoa(int(partition))+
+	rows, err := loadKeys(ctx, s.conn, "task states", keys, query+" WHERE src_partition = "+strconv.Itoa(int(partition))+
 		" AND tenant IN (SELECT tenant FROM _keys) AND task_id IN (SELECT task_id FROM _keys) AND (window_start, tenant, task_id) IN _keys",
 		[]string{"window_start DateTime", "tenant String", "task_id String"},
 		func(k *TaskKey) []any { return []any{time.UnixMilli(k.Window).UTC(), k.Tenant, k.TaskID} }, (*schemas.TaskRow).Pointers)
+	return newest(rows, func(r *schemas.TaskRow) TaskKey { return TaskKey{r.WindowStart.Unix(), r.Tenant, r.TaskID} },
+		func(r *schemas.TaskRow) uint64 { return r.Version }), err
 }
 
 func windowFilter(partition uint32, from int64) string {
