@@ -103,7 +103,7 @@ func TestBackfillKeepsMemoryBoundedAndTotalsExact(t *testing.T) {
 		if st.loadedUsage > 2*cold {
 			t.Fatalf("trial %d: %d usage keys loaded for %d late events", trial, st.loadedUsage, cold)
 		}
-		for _, table := range []string{sink.UsageTable, sink.UsageDailyTable} {
+		for _, table := range []string{sink.UsageTable, sink.UsageDailyTable, sink.UsageMonthlyTable} {
 			if got, _, _, taskReq := st.usageTotals(table); got != want || taskReq != want {
 				t.Fatalf("trial %d: %s holds %d requests (tasks %d), want %d", trial, table, got, taskReq, want)
 			}
