@@ -39,7 +39,7 @@ func (b BenchYear) Load(ctx context.Context, conn driver.Conn, db string, progre
 		progress(fmt.Sprintf("reusing %d minute rows already loaded", n))
 		return b.loadDerived(ctx, conn, db, progress)
 	}
-	for _, t := range []string{"usage_rollup", "usage_daily_rollup", "usage_monthly_rollup", "task_rollup"} {
+	for _, t := range []string{"usage_rollup", "usage_daily_rollup", "usage_monthly_rollup", "task_rollup", "task_days"} {
 		if err := conn.Exec(ctx, "TRUNCATE TABLE "+db+"."+t); err != nil {
 			return fmt.Errorf("truncate %s: %w", t, err)
 		}
@@ -110,6 +110,7 @@ FROM (SELECT n, t, toDateTime(%d + intDiv(t, %d) * 86400 + (t %% 20) * 3600 + (n
 
 // loadDerived fills the month states from the day states when they are
 // empty (a database loaded before month states existed reuses its rows).
+// The task sets of task_days fill as task rows are inserted.
 func (b BenchYear) loadDerived(ctx context.Context, conn driver.Conn, db string, progress func(string)) error {
 	var n uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".usage_monthly_rollup").Scan(&n); err != nil {
@@ -155,7 +156,7 @@ func (q *Querier) TimeReport(ctx context.Context, s Slice, periods []Period, usa
 		}},
 		{"tasks per period", func() error { _, err := q.tasksByKey(ctx, s, periods, "", nil); return err }},
 		{"tasks per period and model", func() error {
-			_, err := q.tasksByKey(ctx, s, periods, "arrayJoin(models)", nil)
+			_, err := q.tasksByKey(ctx, s, periods, "model", nil)
 			return err
 		}},
 		{"tasks per period and task type", func() error { _, err := q.tasksByKey(ctx, s, periods, "task_type", nil); return err }},

@@ -135,16 +135,54 @@ func taskFilter(s Slice, from, to time.Time, providerModels []string) string {
 	return strings.Join(w, " AND ")
 }
 
+// periodExprDate maps a Date column to the index of its period (-1 outside).
+func periodExprDate(col string, periods []Period) string {
+	var b strings.Builder
+	b.WriteString("toInt32(multiIf(")
+	for i, p := range periods {
+		fmt.Fprintf(&b, "%s >= toDate(%s) AND %s < toDate(%s), %d, ", col, quote(p.Start.UTC().Format(time.DateOnly)),
+			col, quote(p.End.UTC().Format(time.DateOnly)), i)
+	}
+	b.WriteString("-1))")
+	return b.String()
+}
+
+// taskDayConds are the conditions of a slice on task_days: by tenant, app
+// and task type of the task windows, and by model (a provider through its
+// models in the range).
+func taskDayConds(s Slice, providerModels []string) []string {
+	var w []string
+	for _, f := range []struct{ col, v string }{{"tenant", s.Tenant}, {"app", s.App}, {"task_type", s.TaskType}, {"model", s.Model}} {
+		if f.v != "" {
+			w = append(w, f.col+" = "+quote(f.v))
+		}
+	}
+	if s.Provider != "" {
+		if len(providerModels) == 0 {
+			return append(w, "0")
+		}
+		qs := make([]string, len(providerModels))
+		for i, m := range providerModels {
+			qs[i] = quote(m)
+		}
+		w = append(w, "model IN ("+strings.Join(qs, ", ")+")")
+	}
+	return w
+}
+
 // tasksByKey counts distinct tasks with a request in each period, per key
-// (a task_rollup expression). Counting distinct keys needs no FINAL: every
-// version of a row names the same task.
+// (a task_days column, or "" for all): the union of the periods' day sets.
+// A task is in a key's set when one of its windows in the period had that
+// task type or used that model.
 func (q *Querier) tasksByKey(ctx context.Context, s Slice, periods []Period, key string, providerModels []string) (map[string][]uint64, error) {
 	from, to := periods[0].Start, periods[len(periods)-1].End
 	if key == "" {
 		key = "''"
 	}
-	sql := "SELECT " + periodExpr("window_start", periods) + " AS p, " + key + " AS k, toUInt64(uniqExact(tenant, task_id))" +
-		" FROM " + q.db + ".task_rollup WHERE " + taskFilter(s, from, to, providerModels) + " GROUP BY p, k"
+	w := append([]string{"day >= toDate(" + quote(from.UTC().Format(time.DateOnly)) + ")", "day < toDate(" + quote(to.UTC().Format(time.DateOnly)) + ")"},
+		taskDayConds(s, providerModels)...)
+	sql := "SELECT " + periodExprDate("day", periods) + " AS p, " + key + " AS k, toUInt64(uniqExactMerge(tasks))" +
+		" FROM " + q.db + ".task_days WHERE " + strings.Join(w, " AND ") + " GROUP BY p, k"
 	rows, err := q.conn.Query(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("query tasks per period: %w", err)

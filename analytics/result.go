@@ -107,7 +107,7 @@ func (q *Querier) addTasks(ctx context.Context, res *Result, providerModels []st
 		res.Totals[i].Tasks = n
 	}
 	// Tasks per model: the tasks that used the model.
-	byModel, err := q.tasksByKey(ctx, res.Slice, res.Periods, "arrayJoin(models)", providerModels)
+	byModel, err := q.tasksByKey(ctx, res.Slice, res.Periods, "model", providerModels)
 	if err != nil {
 		return err
 	}
@@ -168,15 +168,24 @@ func sortedSeries(m map[string][]Totals) []Series {
 func (q *Querier) taskStats(ctx context.Context, s Slice, periods []Period, providerModels []string) (map[string][]TaskStats, error) {
 	from, to := periods[0].Start, periods[len(periods)-1].End
 	inner := Slice{Tenant: s.Tenant}
+	// FINAL reads every column named: app and models only when the slice
+	// filters on them.
+	extra := ""
+	if s.App != "" {
+		extra += ", argMin(app, min_time) AS app"
+	}
+	if s.Model != "" || s.Provider != "" {
+		extra += ", groupUniqArrayArray(models) AS models"
+	}
 	sql := `SELECT ` + periodExpr("last_seen", periods) + ` AS p, task_type,
  toUInt64(countIf(done = 1)), toUInt64(countIf(done = 0)),
  toFloat64(avgIf(tokens, done = 1)), toFloat64(quantileExactIf(0.5)(tokens, done = 1)), toFloat64(quantileExactIf(0.95)(tokens, done = 1)),
  toFloat64(avgIf(requests, done = 1)), toFloat64(quantileExactIf(0.5)(requests, done = 1)), toFloat64(quantileExactIf(0.95)(requests, done = 1)),
  toFloat64(avgIf(cost, done = 1)), toFloat64(quantileExactIf(0.5)(cost, done = 1)), toFloat64(quantileExactIf(0.95)(cost, done = 1))
 FROM (
- SELECT tenant, task_id, argMin(task_type, min_time) AS task_type, argMin(app, min_time) AS app,
+ SELECT tenant, task_id, argMin(task_type, min_time) AS task_type,
   max(max_time) AS last_seen, sum(requests) AS requests, sum(input_tokens + output_tokens) AS tokens,
-  sum(cost_nanos) AS cost, max(done) AS done, groupUniqArrayArray(models) AS models
+  sum(cost_nanos) AS cost, max(done) AS done` + extra + `
  FROM ` + q.db + `.task_rollup FINAL
  WHERE ` + taskFilter(inner, from.Add(-q.TaskLookback), to, nil) + `
  GROUP BY tenant, task_id

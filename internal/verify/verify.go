@@ -2,7 +2,8 @@
 // `jevons loadgen --truth` wrote, to the token and the nano-dollar: the
 // 1-minute view usage, the day view usage_daily and the month view
 // usage_monthly (which must also equal the minute view summed per day, or
-// month, and key) and the tasks view.
+// month, and key), the tasks view and the task sets of task_days (which
+// must hold every task, and per day and key the tasks of task_rollup).
 package verify
 
 import (
@@ -66,7 +67,60 @@ func Compare(ctx context.Context, conn driver.Conn, db string, truth *loadgen.Tr
 	if err := compareCoarser(ctx, conn, db, "usage_monthly", "month", "toStartOfMonth(window_start)", rep); err != nil {
 		return nil, err
 	}
-	return rep, compareTasks(ctx, conn, db, truth, rep)
+	if err := compareTasks(ctx, conn, db, truth, rep); err != nil {
+		return nil, err
+	}
+	return rep, compareTaskDays(ctx, conn, db, truth, rep)
+}
+
+// compareTaskDays requires the union of task_days to hold as many tasks as
+// the truth, and each day and key's set to count the distinct tasks of
+// task_rollup's windows of that day and key.
+func compareTaskDays(ctx context.Context, conn driver.Conn, db string, truth *loadgen.Truth, rep *Report) error {
+	var all uint64
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(uniqExactMerge(tasks)) FROM "+db+".task_days").Scan(&all); err != nil {
+		return fmt.Errorf("query task_days: %w", err)
+	}
+	if int(all) != len(truth.Tasks) {
+		rep.add("task_days: %d tasks, truth %d", all, len(truth.Tasks))
+	}
+	count := func(q string) (map[string]uint64, error) {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := map[string]uint64{}
+		for rows.Next() {
+			var k string
+			var n uint64
+			if err := rows.Scan(&k, &n); err != nil {
+				return nil, err
+			}
+			out[k] = n
+		}
+		return out, rows.Err()
+	}
+	key := "concat(toString(day), '/', tenant, '/', app, '/', task_type, '/', model)"
+	windows, err := count("SELECT " + key + " AS k, toUInt64(uniqExact(tenant, task_id)) FROM (SELECT toDate(window_start) AS day, tenant, task_id, app, task_type," +
+		" arrayJoin(if(empty(models), [''], models)) AS model FROM " + db + ".task_rollup) GROUP BY k")
+	if err != nil {
+		return fmt.Errorf("query task_rollup by day: %w", err)
+	}
+	sets, err := count("SELECT " + key + " AS k, toUInt64(uniqExactMerge(tasks)) FROM " + db + ".task_days GROUP BY k")
+	if err != nil {
+		return fmt.Errorf("query task_days by day: %w", err)
+	}
+	for k, n := range windows {
+		if sets[k] != n {
+			rep.add("task_days %s: %d tasks, its task windows hold %d", k, sets[k], n)
+		}
+		delete(sets, k)
+	}
+	for k, n := range sets {
+		rep.add("task_days %s: %d tasks, no task windows", k, n)
+	}
+	return nil
 }
 
 // compareUsage checks one usage view against the truth and returns the

@@ -70,3 +70,38 @@ SELECT
     max(latency_ms_max)        AS latency_ms_max
 FROM ${db}.usage_monthly_rollup FINAL
 GROUP BY month, tenant, app, task_type, provider, model, operation, status;
+
+-- The tasks with a request on each UTC day, per tenant, app, task type and
+-- model, as sets (uniqExact states of tenant and task_id) that a
+-- materialized view adds to on every insert into task_rollup. A set is
+-- exact whatever is written more than once: a newer version of a task
+-- window, a replayed flush and the derivation below add tasks already in
+-- it, and a window's task type, app and tenant never change while its
+-- models only grow. Tasks per period (or per task type, or per model) are
+-- the union of its days' sets: a year is about a hundred thousand small
+-- rows instead of every task window. model is each of the window's models
+-- ('' when it has none).
+CREATE TABLE IF NOT EXISTS ${db}.task_days (
+    day       Date,
+    tenant    String,
+    app       String,
+    task_type String,
+    model     String,
+    tasks     AggregateFunction(uniqExact, String, String)
+) ENGINE = AggregatingMergeTree()
+PARTITION BY toYYYYMM(day)
+ORDER BY (day, tenant, app, task_type, model);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.task_days_mv TO ${db}.task_days AS
+SELECT toDate(window_start) AS day, tenant, app, task_type, arrayJoin(if(empty(models), [''], models)) AS model,
+       uniqExactState(tenant, task_id) AS tasks
+FROM ${db}.task_rollup
+GROUP BY day, tenant, app, task_type, model;
+
+-- The task windows stored before the view existed (created first, so no
+-- insert falls between the two; one seen by both is one set member).
+INSERT INTO ${db}.task_days (day, tenant, app, task_type, model, tasks)
+SELECT toDate(window_start) AS day, tenant, app, task_type, arrayJoin(if(empty(models), [''], models)) AS model,
+       uniqExactState(tenant, task_id) AS tasks
+FROM ${db}.task_rollup
+GROUP BY day, tenant, app, task_type, model;
