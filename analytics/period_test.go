@@ -100,3 +100,17 @@ func TestWholeMonthsAreReadFromMonthStates(t *testing.T) {
 		})
 	}
 }
+
+func TestMonthRangesCutAtMonthStarts(t *testing.T) {
+	at := func(s string) time.Time { v, _ := time.Parse(time.DateTime, s); return v }
+	got := monthRanges(at("2025-12-25 00:00:00"), at("2026-02-11 00:00:00"))
+	want := [][2]string{{"2025-12-25", "2026-01-01"}, {"2026-01-01", "2026-02-01"}, {"2026-02-01", "2026-02-11"}}
+	if len(got) != len(want) {
+		t.Fatalf("ranges %v, want %v", got, want)
+	}
+	for i, r := range got {
+		if r[0].Format(time.DateOnly) != want[i][0] || r[1].Format(time.DateOnly) != want[i][1] {
+			t.Fatalf("range %d: %v, want %v", i, r, want[i])
+		}
+	}
+}

@@ -70,11 +70,12 @@ FROM (
 );
 
 -- Tasks with a request in each month (distinct: a task spanning months
--- counts in each), with tokens and cost per task.
+-- counts in each): the union of the days' task sets (task_days). Filter by
+-- tenant, app, task_type or model (a task used the model) inside.
 SELECT month, tasks FROM (
-    SELECT toStartOfMonth(window_start) AS month, uniqExact(tenant, task_id) AS tasks
-    FROM ${db}.task_rollup
-    WHERE window_start >= toDateTime('2026-01-01 00:00:00', 'UTC') AND window_start < toDateTime('2026-07-01 00:00:00', 'UTC')
+    SELECT toStartOfMonth(day) AS month, uniqExactMerge(tasks) AS tasks
+    FROM ${db}.task_days
+    WHERE day >= toDate('2026-01-01') AND day < toDate('2026-07-01')
     GROUP BY month
 ) ORDER BY month;
 
