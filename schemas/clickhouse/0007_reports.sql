@@ -80,7 +80,8 @@ GROUP BY month, tenant, app, task_type, provider, model, operation, status;
 -- models only grow. Tasks per period (or per task type, or per model) are
 -- the union of its days' sets: a year is about a hundred thousand small
 -- rows instead of every task window. model is each of the window's models
--- ('' when it has none).
+-- ('' when it has none). Sorted by tenant first in small granules: a set is
+-- read whole, so one tenant's report must skip the other tenants' rows.
 CREATE TABLE IF NOT EXISTS ${db}.task_days (
     day       Date,
     tenant    String,
@@ -90,7 +91,8 @@ CREATE TABLE IF NOT EXISTS ${db}.task_days (
     tasks     AggregateFunction(uniqExact, String, String)
 ) ENGINE = AggregatingMergeTree()
 PARTITION BY toYYYYMM(day)
-ORDER BY (day, tenant, app, task_type, model);
+ORDER BY (tenant, day, app, task_type, model)
+SETTINGS index_granularity = 256;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.task_days_mv TO ${db}.task_days AS
 SELECT toDate(window_start) AS day, tenant, app, task_type, arrayJoin(if(empty(models), [''], models)) AS model,
