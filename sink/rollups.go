@@ -281,9 +281,9 @@ type UsageKey struct {
 	Tenant, App, TaskType, Provider, Model, Operation, Status string
 }
 
-// LoadUsage returns a partition's stored usage states of table (UsageTable
-// or UsageDailyTable) with window_start >= from (unix ms; math.MinInt64 for
-// all), or only the listed ones.
+// LoadUsage returns a partition's stored usage states of table (UsageTable,
+// UsageDailyTable or UsageMonthlyTable) with window_start >= from (unix ms;
+// math.MinInt64 for all), or only the listed ones.
 func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []UsageKey) ([]schemas.UsageRow, error) {
 	if table != UsageTable && table != UsageDailyTable && table != UsageMonthlyTable {
 		return nil, fmt.Errorf("load usage states: %q is not a usage table", table)
