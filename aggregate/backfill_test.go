@@ -112,7 +112,7 @@ func TestBackfillKeepsMemoryBoundedAndTotalsExact(t *testing.T) {
 		if n := st.loadedBy[sink.UsageTable]; n > cold/20 {
 			t.Fatalf("trial %d: %d minute keys loaded for %d late events, most of them never stored", trial, n, cold)
 		}
-		for _, table := range []string{sink.UsageTable, sink.UsageDailyTable} {
+		for _, table := range []string{sink.UsageTable, sink.UsageDailyTable, sink.UsageMonthlyTable} {
 			if got, _, _, taskReq := st.usageTotals(table); got != want || taskReq != want {
 				t.Fatalf("trial %d: %s holds %d requests (tasks %d), want %d", trial, table, got, taskReq, want)
 			}

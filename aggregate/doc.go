@@ -13,15 +13,16 @@
 // event time), drop duplicates, price the event twice (own time, reference
 // time), and add it to its states: the usage states of (window, tenant, app,
 // task_type, provider, model, operation, status) at each resolution (the
-// 1-minute window, table usage_rollup, and the UTC day, table
-// usage_daily_rollup; see resolution.go) and the task state of (task
+// 1-minute window, table usage_rollup, the UTC day, table
+// usage_daily_rollup, and the UTC month, table usage_monthly_rollup; see
+// resolution.go) and the task state of (task
 // window, tenant, task_id). Every message ends in one outcome:
 // aggregated, duplicate, late_corrected, dead_lettered, or replayed (below
 // the checkpoint, or already inside a stored state after a crash).
 //
 // # Storage: rows are states, not deltas
 //
-// A row of usage_rollup, usage_daily_rollup or task_rollup holds the whole state of its key for
+// A row of a usage table or task_rollup holds the whole state of its key for
 // one source partition: every counted event of that partition and key up to
 // offset version. ReplacingMergeTree(version) keeps the highest version and
 // the views read FINAL and sum across partitions. A newer state of a key (a
@@ -118,10 +119,10 @@
 //     eviction queue), so 200,000 entries cost about 17 MiB per owned
 //     partition;
 //   - usage states of open windows (per dimension combination, one per
-//     minute and one per day) and task states of open task windows (evicted
-//     when done or idle, reloaded by key on demand); of the clean late
-//     states, at most MaxDirty/10 per resolution (the newest) stay after
-//     their flush;
+//     minute, one per day and one per month) and task states of open task
+//     windows (evicted when done or idle, reloaded by key on demand); of
+//     the clean late states, at most MaxDirty/10 per resolution (the
+//     newest) stay after their flush;
 //   - a 512 KiB Bloom filter of stored keys per partition;
 //   - at most 100,000 16-byte hashes of evicted tasks per partition; past
 //     that, a window loads every task not in memory by key;

@@ -253,8 +253,9 @@ func (e *env) verify(truth *loadgen.Truth) {
 	if len(rep.Mismatches) > 0 {
 		e.t.Fatalf("views differ from the truth (%d events):\n%s", truth.Events, strings.Join(rep.Mismatches, "\n"))
 	}
-	if rep.Requests != truth.Events || rep.Daily != truth.Events || rep.Tasks != len(truth.Tasks) {
-		e.t.Fatalf("views hold %d requests (usage_daily %d) and %d tasks, truth %d and %d", rep.Requests, rep.Daily, rep.Tasks, truth.Events, len(truth.Tasks))
+	if rep.Requests != truth.Events || rep.Daily != truth.Events || rep.Monthly != truth.Events || rep.Tasks != len(truth.Tasks) {
+		e.t.Fatalf("views hold %d requests (usage_daily %d, usage_monthly %d) and %d tasks, truth %d and %d",
+			rep.Requests, rep.Daily, rep.Monthly, rep.Tasks, truth.Events, len(truth.Tasks))
 	}
 }
 

@@ -148,7 +148,7 @@ func (m *metrics) publish(p *partition, pub *published) {
 func (m *metrics) forget(partition uint32) {
 	id := strconv.Itoa(int(partition))
 	m.lag.DeleteLabelValues(id)
-	for _, t := range []string{sink.UsageTable, sink.UsageDailyTable, sink.TaskTable} {
+	for _, t := range []string{sink.UsageTable, sink.UsageDailyTable, sink.UsageMonthlyTable, sink.TaskTable} {
 		m.openStates.DeleteLabelValues(t, id)
 	}
 	m.dedupSize.DeleteLabelValues(id)

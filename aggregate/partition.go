@@ -158,7 +158,7 @@ func (p *partition) replaying(offset int64) bool { return offset < p.flushedThro
 func (p *partition) activate(ctx context.Context, st store, now time.Time) error {
 	for i := range p.usage {
 		r := &p.usage[i]
-		r.floor = floorFor(p.maxTime, p.lateness, r.size)
+		r.floor = r.floorAt(p.maxTime, p.lateness)
 		rows, err := st.LoadUsage(ctx, r.table, p.id, r.floor, nil)
 		if err != nil {
 			return err
@@ -256,8 +256,8 @@ func (p *partition) process(m *kafka.Message) outcome {
 	tk := taskKey{windowStart(t, p.twin), ev.Tenant, ev.TaskID}
 	// A window below its resolution's floor is late: its state is loaded
 	// before the event is applied. The minute floor is the highest, so a
-	// late day is always a late minute too.
-	late := windowStart(t, p.usage[resMinute].size) < p.usage[resMinute].floor
+	// late day or month is always a late minute too.
+	late := p.usage[resMinute].start(t) < p.usage[resMinute].floor
 	coldTask := tk.window < p.taskFloor || p.wasEvicted(tk)
 	if late || coldTask {
 		cp := *ev // the decoder's event is reused; a deferred event keeps a copy

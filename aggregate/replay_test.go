@@ -32,7 +32,7 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{usage: map[string]map[usageKey]schemas.UsageRow{sink.UsageTable: {}, sink.UsageDailyTable: {}}, tasks: map[taskKey]schemas.TaskRow{}, dlq: map[int64]int{}}
+	return &memStore{usage: map[string]map[usageKey]schemas.UsageRow{sink.UsageTable: {}, sink.UsageDailyTable: {}, sink.UsageMonthlyTable: {}}, tasks: map[taskKey]schemas.TaskRow{}, dlq: map[int64]int{}}
 }
 
 func (m *memStore) LoadUsage(_ context.Context, table string, _ uint32, from int64, keys []sink.UsageKey) ([]schemas.UsageRow, error) {
@@ -302,13 +302,20 @@ func TestEventsClickHouseCannotStoreAreDeadLettered(t *testing.T) {
 	}
 }
 
-// daysMatchMinutes requires every day state to equal the sum of its minute
-// states, to the token and nano-dollar, and no day state without minutes.
+// daysMatchMinutes requires every day state and every month state to equal
+// the sum of its minute states, to the token and nano-dollar, and no day or
+// month state without minutes.
 func daysMatchMinutes(t *testing.T, st *memStore) {
+	t.Helper()
+	coarserMatchMinutes(t, st, sink.UsageDailyTable, func(w int64) int64 { return windowStart(w, 24*time.Hour.Milliseconds()) })
+	coarserMatchMinutes(t, st, sink.UsageMonthlyTable, monthStart)
+}
+
+func coarserMatchMinutes(t *testing.T, st *memStore, table string, start func(int64) int64) {
 	t.Helper()
 	want := map[usageKey]schemas.UsageRow{}
 	for k, r := range st.usage[sink.UsageTable] {
-		k.window = windowStart(k.window, 24*time.Hour.Milliseconds())
+		k.window = start(k.window)
 		d := want[k]
 		d.Requests += r.Requests
 		d.InputTokens += r.InputTokens
@@ -324,20 +331,20 @@ func daysMatchMinutes(t *testing.T, st *memStore) {
 		d.LatencyMsMax = max(d.LatencyMsMax, r.LatencyMsMax)
 		want[k] = d
 	}
-	days := st.usage[sink.UsageDailyTable]
-	if len(days) != len(want) || len(days) == 0 {
-		t.Fatalf("%d day states, %d days in the minute states", len(days), len(want))
+	got := st.usage[table]
+	if len(got) != len(want) || len(got) == 0 {
+		t.Fatalf("%d %s states, %d windows in the minute states", len(got), table, len(want))
 	}
 	for k, w := range want {
-		g, ok := days[k]
+		g, ok := got[k]
 		if !ok {
-			t.Fatalf("day state %+v missing", k)
+			t.Fatalf("%s state %+v missing", table, k)
 		}
 		if g.Requests != w.Requests || g.InputTokens != w.InputTokens || g.OutputTokens != w.OutputTokens ||
 			g.CacheReadTokens != w.CacheReadTokens || g.CacheWriteTokens != w.CacheWriteTokens || g.CacheWrite1hTokens != w.CacheWrite1hTokens ||
 			g.ReasoningTokens != w.ReasoningTokens || g.CostNanos != w.CostNanos || g.RefCostNanos != w.RefCostNanos ||
 			g.UnpricedRequests != w.UnpricedRequests || g.LatencyMsSum != w.LatencyMsSum || g.LatencyMsMax != w.LatencyMsMax {
-			t.Fatalf("day state %+v: %+v, its minutes sum to %+v", k, g, w)
+			t.Fatalf("%s state %+v: %+v, its minutes sum to %+v", table, k, g, w)
 		}
 	}
 }

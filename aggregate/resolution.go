@@ -8,7 +8,7 @@ import (
 )
 
 // Usage states are kept at several resolutions: every counted event updates
-// its usage key at each of them. A resolution is one window size with its
+// its usage key at each of them. A resolution is one window kind with its
 // own table, floor, states, dirty list and cold list; all of them follow
 // the same rules (whole states versioned by the offset of their last event,
 // loaded on activation and on late corrections, flushed under one
@@ -16,13 +16,14 @@ import (
 const (
 	resMinute = iota // the configured window (1m by default): table usage_rollup
 	resDay           // the UTC day: table usage_daily_rollup
+	resMonth         // the UTC calendar month: table usage_monthly_rollup
 	numRes
 )
 
 // usageRes holds the usage states of one resolution.
 type usageRes struct {
 	table  string // ClickHouse table of its states
-	size   int64  // window size, ms
+	size   int64  // window size, ms; 0 for calendar months, which vary
 	floor  int64  // windows >= floor: memory is authoritative
 	states map[usageKey]*usageState
 	dirty  []*usageState
@@ -37,18 +38,42 @@ func newUsageRes(table string, size time.Duration) usageRes {
 	return usageRes{table: table, size: size.Milliseconds(), floor: noTime, states: map[usageKey]*usageState{}}
 }
 
-// resolutions returns the usage resolutions of a config, indexed by resMinute
-// and resDay.
+// resolutions returns the usage resolutions of a config, indexed by
+// resMinute, resDay and resMonth.
 func resolutions(cfg *Config) [numRes]usageRes {
 	return [numRes]usageRes{
 		resMinute: newUsageRes(sink.UsageTable, cfg.Window),
 		resDay:    newUsageRes(sink.UsageDailyTable, 24*time.Hour),
+		resMonth:  newUsageRes(sink.UsageMonthlyTable, 0),
 	}
+}
+
+// start returns the start of the window of this resolution holding t.
+func (r *usageRes) start(t int64) int64 {
+	if r.size == 0 {
+		return monthStart(t)
+	}
+	return windowStart(t, r.size)
+}
+
+// floorAt returns the first window of this resolution that may still
+// receive on-time events at this clock (see floorFor).
+func (r *usageRes) floorAt(clock, lateness int64) int64 {
+	if clock == noTime {
+		return noTime
+	}
+	return r.start(clock - lateness)
+}
+
+// monthStart returns 00:00 UTC of the first day of the month holding t.
+func monthStart(t int64) int64 {
+	d := time.UnixMilli(t).UTC()
+	return time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 }
 
 // key returns the usage key of an event at this resolution.
 func (r *usageRes) key(t int64, ev *schemas.Event) usageKey {
-	return usageKey{windowStart(t, r.size), ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
+	return usageKey{r.start(t), ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
 }
 
 // apply adds e to its state unless the state already holds it.
@@ -123,7 +148,7 @@ func (r *usageRes) flushed(st []*usageState, clock, lateness int64, keepLate int
 	for _, s := range st {
 		s.flushing = false
 	}
-	if f := floorFor(clock, lateness, r.size); f > r.floor {
+	if f := r.floorAt(clock, lateness); f > r.floor {
 		r.floor = f
 		for k, s := range r.states {
 			if k.window < f && !s.dirty && !s.flushing {

@@ -28,8 +28,8 @@ func DefaultBenchYear() BenchYear {
 
 const benchChunk = 5_000_000
 
-// Load fills the three tables of db, unless they already hold the rows (a
-// second run reuses them). progress reports each step.
+// Load fills the tables of db, unless they already hold the rows (a second
+// run reuses them). progress reports each step.
 func (b BenchYear) Load(ctx context.Context, conn driver.Conn, db string, progress func(string)) error {
 	var n uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".usage_rollup").Scan(&n); err != nil {
@@ -37,9 +37,9 @@ func (b BenchYear) Load(ctx context.Context, conn driver.Conn, db string, progre
 	}
 	if int64(n) == b.MinuteRows {
 		progress(fmt.Sprintf("reusing %d minute rows already loaded", n))
-		return nil
+		return b.loadDerived(ctx, conn, db, progress)
 	}
-	for _, t := range []string{"usage_rollup", "usage_daily_rollup", "task_rollup"} {
+	for _, t := range []string{"usage_rollup", "usage_daily_rollup", "usage_monthly_rollup", "task_rollup", "task_days"} {
 		if err := conn.Exec(ctx, "TRUNCATE TABLE "+db+"."+t); err != nil {
 			return fmt.Errorf("truncate %s: %w", t, err)
 		}
@@ -105,6 +105,32 @@ FROM (SELECT n, t, toDateTime(%d + intDiv(t, %d) * 86400 + (t %% 20) * 3600 + (n
 		}
 		progress(fmt.Sprintf("task rows: %d of %d", off+cnt, b.TaskRows))
 	}
+	return b.loadDerived(ctx, conn, db, progress)
+}
+
+// loadDerived fills the month states from the day states when they are
+// empty (a database loaded before month states existed reuses its rows).
+// The task sets of task_days fill as task rows are inserted.
+func (b BenchYear) loadDerived(ctx context.Context, conn driver.Conn, db string, progress func(string)) error {
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".usage_monthly_rollup").Scan(&n); err != nil {
+		return fmt.Errorf("count month rows: %w", err)
+	}
+	if n == 0 {
+		q := fmt.Sprintf(`INSERT INTO %s.usage_monthly_rollup
+ (src_partition, window_start, tenant, app, task_type, provider, model, operation, status, requests, input_tokens, output_tokens,
+  cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_nanos, ref_cost_nanos, unpriced_requests,
+  latency_ms_sum, latency_ms_max, version, written_at)
+SELECT src_partition, toDateTime(toStartOfMonth(window_start), 'UTC') AS m, tenant, app, task_type, provider, model, operation, status,
+ sum(requests), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(cache_write_1h_tokens),
+ sum(reasoning_tokens), sum(cost_nanos), sum(ref_cost_nanos), sum(unpriced_requests), sum(latency_ms_sum), max(latency_ms_max), max(version), now()
+FROM %s.usage_daily_rollup FINAL
+GROUP BY src_partition, m, tenant, app, task_type, provider, model, operation, status`, db, db)
+		if err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("derive month rows: %w", err)
+		}
+		progress("month rows derived from the days")
+	}
 	return nil
 }
 
@@ -130,11 +156,12 @@ func (q *Querier) TimeReport(ctx context.Context, s Slice, periods []Period, usa
 		}},
 		{"tasks per period", func() error { _, err := q.tasksByKey(ctx, s, periods, "", nil); return err }},
 		{"tasks per period and model", func() error {
-			_, err := q.tasksByKey(ctx, s, periods, "arrayJoin(models)", nil)
+			_, err := q.tasksByKey(ctx, s, periods, "model", nil)
 			return err
 		}},
 		{"tasks per period and task type", func() error { _, err := q.tasksByKey(ctx, s, periods, "task_type", nil); return err }},
 		{"task statistics", func() error { _, err := q.taskStats(ctx, s, periods, nil); return err }},
+		{"whole report (all of the above as `jevons report` runs them)", func() error { _, err := q.Query(ctx, s, periods); return err }},
 	}
 	out := make([]Timing, 0, len(steps))
 	for _, st := range steps {

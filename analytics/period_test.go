@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,6 +63,54 @@ func TestPeriodIndexFindsTheHalfOpenPeriod(t *testing.T) {
 	} {
 		if got := periodIndex(ps, tt.at); got != tt.want {
 			t.Errorf("periodIndex(%v) = %d, want %d", tt.at, got, tt.want)
+		}
+	}
+}
+
+func TestWholeMonthsAreReadFromMonthStates(t *testing.T) {
+	d := func(s string) time.Time { v, _ := time.Parse(time.DateOnly, s); return v }
+	tests := []struct {
+		name     string
+		from, to string
+		by       Granularity
+		want     []string // table from to
+	}{
+		{"partial ends read days, whole months read months", "2026-01-15", "2026-04-10", Month,
+			[]string{"usage_daily_rollup 2026-01-15 2026-02-01", "usage_monthly_rollup 2026-02-01 2026-04-01", "usage_daily_rollup 2026-04-01 2026-04-11"}},
+		{"a year of whole months is one range of months", "2025-01-01", "2025-12-31", Month,
+			[]string{"usage_monthly_rollup 2025-01-01 2026-01-01"}},
+		{"weeks read days even when a week spans a month", "2026-01-01", "2026-02-28", Week,
+			[]string{"usage_daily_rollup 2026-01-01 2026-03-01"}},
+		{"one partial month reads days", "2026-02-01", "2026-02-27", Month,
+			[]string{"usage_daily_rollup 2026-02-01 2026-02-28"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps, err := Periods(d(tt.from), d(tt.to), tt.by)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range usageRanges(MonthStates, ps) {
+				got = append(got, r.table+" "+r.from.Format(time.DateOnly)+" "+r.to.Format(time.DateOnly))
+			}
+			if strings.Join(got, "; ") != strings.Join(tt.want, "; ") {
+				t.Fatalf("ranges %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMonthRangesCutAtMonthStarts(t *testing.T) {
+	at := func(s string) time.Time { v, _ := time.Parse(time.DateTime, s); return v }
+	got := monthRanges(at("2025-12-25 00:00:00"), at("2026-02-11 00:00:00"))
+	want := [][2]string{{"2025-12-25", "2026-01-01"}, {"2026-01-01", "2026-02-01"}, {"2026-02-01", "2026-02-11"}}
+	if len(got) != len(want) {
+		t.Fatalf("ranges %v, want %v", got, want)
+	}
+	for i, r := range got {
+		if r[0].Format(time.DateOnly) != want[i][0] || r[1].Format(time.DateOnly) != want[i][1] {
+			t.Fatalf("range %d: %v, want %v", i, r, want[i])
 		}
 	}
 }

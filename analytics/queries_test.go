@@ -22,6 +22,7 @@ func TestDocumentedAnalyticsQueriesRun(t *testing.T) {
 		{part: 1, window: jun, tenant: "acme", app: "a", taskType: "t", provider: "acme", model: "in-house", requests: 5, input: 5000, unpriced: 5, version: 3},
 	}
 	insertUsage(t, conn, db+".usage_daily_rollup", rows)
+	insertUsage(t, conn, db+".usage_monthly_rollup", monthsOf(rows))
 	insertTasks(t, conn, db+".task_rollup", []taskRow{
 		{0, "acme", "run-1", "2026-01-10 10:00:00", "t", "a", "2026-01-10 10:05:00", "2026-01-10 10:50:00", 4, 1000, 100, 5000, 9000, []string{"gpt-4o"}, 1, 7},
 	})

@@ -23,12 +23,17 @@ type Slice struct {
 type Source int
 
 const (
-	// DayStates reads the day-window states (usage_daily_rollup FINAL),
-	// what reports use: a year is a few hundred thousand rows.
+	// DayStates reads the day-window states (usage_daily_rollup FINAL)
+	// only: a year is a few hundred thousand rows.
 	DayStates Source = iota
 	// MinuteView reads the 1-minute `usage` view, as before day states
 	// existed; kept to measure the difference.
 	MinuteView
+	// MonthStates reads whole calendar months from the month-window states
+	// (usage_monthly_rollup FINAL: a year is twelve days' worth of rows) and
+	// every other period, or part of one, from the day states. What
+	// reports use.
+	MonthStates
 )
 
 // Querier reads the figures of the economics from ClickHouse. Every query
@@ -45,7 +50,7 @@ type Querier struct {
 
 // NewQuerier returns a Querier over database db.
 func NewQuerier(conn driver.Conn, db string) *Querier {
-	return &Querier{conn: conn, db: db, TaskLookback: 7 * 24 * time.Hour}
+	return &Querier{conn: conn, db: db, Source: MonthStates, TaskLookback: 7 * 24 * time.Hour}
 }
 
 // quote renders a ClickHouse string literal.
@@ -130,16 +135,54 @@ func taskFilter(s Slice, from, to time.Time, providerModels []string) string {
 	return strings.Join(w, " AND ")
 }
 
+// periodExprDate maps a Date column to the index of its period (-1 outside).
+func periodExprDate(col string, periods []Period) string {
+	var b strings.Builder
+	b.WriteString("toInt32(multiIf(")
+	for i, p := range periods {
+		fmt.Fprintf(&b, "%s >= toDate(%s) AND %s < toDate(%s), %d, ", col, quote(p.Start.UTC().Format(time.DateOnly)),
+			col, quote(p.End.UTC().Format(time.DateOnly)), i)
+	}
+	b.WriteString("-1))")
+	return b.String()
+}
+
+// taskDayConds are the conditions of a slice on task_days: by tenant, app
+// and task type of the task windows, and by model (a provider through its
+// models in the range).
+func taskDayConds(s Slice, providerModels []string) []string {
+	var w []string
+	for _, f := range []struct{ col, v string }{{"tenant", s.Tenant}, {"app", s.App}, {"task_type", s.TaskType}, {"model", s.Model}} {
+		if f.v != "" {
+			w = append(w, f.col+" = "+quote(f.v))
+		}
+	}
+	if s.Provider != "" {
+		if len(providerModels) == 0 {
+			return append(w, "0")
+		}
+		qs := make([]string, len(providerModels))
+		for i, m := range providerModels {
+			qs[i] = quote(m)
+		}
+		w = append(w, "model IN ("+strings.Join(qs, ", ")+")")
+	}
+	return w
+}
+
 // tasksByKey counts distinct tasks with a request in each period, per key
-// (a task_rollup expression). Counting distinct keys needs no FINAL: every
-// version of a row names the same task.
+// (a task_days column, or "" for all): the union of the periods' day sets.
+// A task is in a key's set when one of its windows in the period had that
+// task type or used that model.
 func (q *Querier) tasksByKey(ctx context.Context, s Slice, periods []Period, key string, providerModels []string) (map[string][]uint64, error) {
 	from, to := periods[0].Start, periods[len(periods)-1].End
 	if key == "" {
 		key = "''"
 	}
-	sql := "SELECT " + periodExpr("window_start", periods) + " AS p, " + key + " AS k, toUInt64(uniqExact(tenant, task_id))" +
-		" FROM " + q.db + ".task_rollup WHERE " + taskFilter(s, from, to, providerModels) + " GROUP BY p, k"
+	w := append([]string{"day >= toDate(" + quote(from.UTC().Format(time.DateOnly)) + ")", "day < toDate(" + quote(to.UTC().Format(time.DateOnly)) + ")"},
+		taskDayConds(s, providerModels)...)
+	sql := "SELECT " + periodExprDate("day", periods) + " AS p, " + key + " AS k, toUInt64(uniqExactMerge(tasks))" +
+		" FROM " + q.db + ".task_days WHERE " + strings.Join(w, " AND ") + " GROUP BY p, k"
 	rows, err := q.conn.Query(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("query tasks per period: %w", err)
@@ -172,15 +215,19 @@ type usageCell struct {
 
 // usageDetail reads the range once, per day, provider, model and task type:
 // one pass over the states (FINAL is what costs), from which the report's
-// totals, models, task types and unpriced models are all summed.
+// totals, models, task types and unpriced models are all summed. With
+// MonthStates, whole months come as one row dated the 1st.
 func (q *Querier) usageDetail(ctx context.Context, s Slice, periods []Period) ([]*usageCell, error) {
-	from, to := periods[0].Start, periods[len(periods)-1].End
-	src := q.db + ".usage_daily_rollup FINAL WHERE " + usageFilter(s, from, to)
-	if q.Source == MinuteView {
-		src = q.db + ".usage WHERE " + usageFilter(s, from, to)
+	cols := "SELECT toDate(window_start) AS d, provider, model, task_type, " + usageSums + " FROM "
+	var parts []string
+	for _, r := range usageRanges(q.Source, periods) {
+		src := q.db + "." + r.table + " FINAL"
+		if r.table == "usage" {
+			src = q.db + ".usage"
+		}
+		parts = append(parts, cols+src+" WHERE "+usageFilter(s, r.from, r.to)+" GROUP BY d, provider, model, task_type")
 	}
-	rows, err := q.conn.Query(ctx, "SELECT toDate(window_start) AS d, provider, model, task_type, "+usageSums+
-		" FROM "+src+" GROUP BY d, provider, model, task_type")
+	rows, err := q.conn.Query(ctx, strings.Join(parts, " UNION ALL "))
 	if err != nil {
 		return nil, fmt.Errorf("query usage per day: %w", err)
 	}
@@ -207,6 +254,45 @@ func (q *Querier) usageDetail(ctx context.Context, s Slice, periods []Period) ([
 		c.totals[i] = c.totals[i].Add(t)
 	}
 	return out, rows.Err()
+}
+
+// usageRange is a time range read from one usage table or view.
+type usageRange struct {
+	table    string
+	from, to time.Time
+}
+
+// usageRanges splits the periods' span by the table that answers each
+// part: runs of whole calendar months from the month states, the rest from
+// the day states (or everything from one source).
+func usageRanges(src Source, periods []Period) []usageRange {
+	from, to := periods[0].Start, periods[len(periods)-1].End
+	switch src {
+	case MinuteView:
+		return []usageRange{{"usage", from, to}}
+	case DayStates:
+		return []usageRange{{"usage_daily_rollup", from, to}}
+	}
+	var out []usageRange
+	for _, p := range periods {
+		t := "usage_daily_rollup"
+		if wholeMonth(p) {
+			t = "usage_monthly_rollup"
+		}
+		if n := len(out); n > 0 && out[n-1].table == t && out[n-1].to.Equal(p.Start) {
+			out[n-1].to = p.End
+		} else {
+			out = append(out, usageRange{t, p.Start, p.End})
+		}
+	}
+	return out
+}
+
+// wholeMonth reports whether p is one whole UTC calendar month.
+func wholeMonth(p Period) bool {
+	s := p.Start.UTC()
+	return s.Day() == 1 && s.Hour() == 0 && s.Minute() == 0 && s.Second() == 0 && s.Nanosecond() == 0 &&
+		p.End.Equal(s.AddDate(0, 1, 0))
 }
 
 // sumCells adds the cells per key.

@@ -188,6 +188,14 @@ func TestQueryReadsExactPeriodSums(t *testing.T) {
 	}
 	insertUsage(t, conn, db+".usage_daily_rollup", staleDays)
 	insertUsage(t, conn, db+".usage_daily_rollup", days)
+	months := monthsOf(minutes)
+	staleMonths := make([]usageRow, len(months))
+	for i, m := range months {
+		m.version, m.requests, m.cost = 0, 555, 5
+		staleMonths[i] = m
+	}
+	insertUsage(t, conn, db+".usage_monthly_rollup", months)
+	insertUsage(t, conn, db+".usage_monthly_rollup", staleMonths)
 
 	periods, err := Periods(start, start.AddDate(0, 0, 69), Month)
 	if err != nil {
@@ -209,7 +217,7 @@ func TestQueryReadsExactPeriodSums(t *testing.T) {
 			}
 			wantModel[k][i] = wantModel[k][i].Add(m.totals())
 		}
-		for _, src := range []Source{DayStates, MinuteView} {
+		for _, src := range []Source{MonthStates, DayStates, MinuteView} {
 			q := NewQuerier(conn, db)
 			q.Source = src
 			res, err := q.Query(ctx, s, periods)
@@ -239,6 +247,35 @@ func TestQueryReadsExactPeriodSums(t *testing.T) {
 			}
 		}
 	}
+}
+
+// monthsOf sums minute states into month states, as the aggregator keeps
+// them: per source partition and key, versioned by the newest minute.
+func monthsOf(minutes []usageRow) []usageRow {
+	var out []usageRow
+	index := map[string]int{}
+	for _, m := range minutes {
+		m.window = time.Date(m.window.Year(), m.window.Month(), 1, 0, 0, 0, 0, time.UTC)
+		k := fmt.Sprint(m.part, m.window, m.tenant, m.app, m.taskType, m.provider, m.model)
+		j, ok := index[k]
+		if !ok {
+			index[k] = len(out)
+			out = append(out, m)
+			continue
+		}
+		x := &out[j]
+		x.requests += m.requests
+		x.input += m.input
+		x.output += m.output
+		x.cacheRead += m.cacheRead
+		x.cw += m.cw
+		x.reasoning += m.reasoning
+		x.cost += m.cost
+		x.ref += m.ref
+		x.unpriced += m.unpriced
+		x.version = max(x.version, m.version)
+	}
+	return out
 }
 
 // Tasks count once per period however many windows and versions they have;

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Series is one key's totals per period (a model, a task type).
@@ -107,7 +108,7 @@ func (q *Querier) addTasks(ctx context.Context, res *Result, providerModels []st
 		res.Totals[i].Tasks = n
 	}
 	// Tasks per model: the tasks that used the model.
-	byModel, err := q.tasksByKey(ctx, res.Slice, res.Periods, "arrayJoin(models)", providerModels)
+	byModel, err := q.tasksByKey(ctx, res.Slice, res.Periods, "model", providerModels)
 	if err != nil {
 		return err
 	}
@@ -168,17 +169,32 @@ func sortedSeries(m map[string][]Totals) []Series {
 func (q *Querier) taskStats(ctx context.Context, s Slice, periods []Period, providerModels []string) (map[string][]TaskStats, error) {
 	from, to := periods[0].Start, periods[len(periods)-1].End
 	inner := Slice{Tenant: s.Tenant}
+	// FINAL reads every column named: app and models only when the slice
+	// filters on them.
+	cols, extra := "tenant, task_id, task_type, min_time, max_time, requests, input_tokens, output_tokens, cost_nanos, done", ""
+	if s.App != "" {
+		cols, extra = cols+", app", extra+", argMin(app, min_time) AS app"
+	}
+	if s.Model != "" || s.Provider != "" {
+		cols, extra = cols+", models", extra+", groupUniqArrayArray(models) AS models"
+	}
+	// ClickHouse 18.16 runs one FINAL in one thread; one FINAL per month of
+	// task windows (task_rollup's partition, so every version of a row is
+	// in the same one) lets the branches of the UNION ALL run side by side.
+	var finals []string
+	for _, r := range monthRanges(from.Add(-q.TaskLookback), to) {
+		finals = append(finals, "SELECT "+cols+" FROM "+q.db+".task_rollup FINAL WHERE "+taskFilter(inner, r[0], r[1], nil))
+	}
 	sql := `SELECT ` + periodExpr("last_seen", periods) + ` AS p, task_type,
  toUInt64(countIf(done = 1)), toUInt64(countIf(done = 0)),
  toFloat64(avgIf(tokens, done = 1)), toFloat64(quantileExactIf(0.5)(tokens, done = 1)), toFloat64(quantileExactIf(0.95)(tokens, done = 1)),
  toFloat64(avgIf(requests, done = 1)), toFloat64(quantileExactIf(0.5)(requests, done = 1)), toFloat64(quantileExactIf(0.95)(requests, done = 1)),
  toFloat64(avgIf(cost, done = 1)), toFloat64(quantileExactIf(0.5)(cost, done = 1)), toFloat64(quantileExactIf(0.95)(cost, done = 1))
 FROM (
- SELECT tenant, task_id, argMin(task_type, min_time) AS task_type, argMin(app, min_time) AS app,
+ SELECT tenant, task_id, argMin(task_type, min_time) AS task_type,
   max(max_time) AS last_seen, sum(requests) AS requests, sum(input_tokens + output_tokens) AS tokens,
-  sum(cost_nanos) AS cost, max(done) AS done, groupUniqArrayArray(models) AS models
- FROM ` + q.db + `.task_rollup FINAL
- WHERE ` + taskFilter(inner, from.Add(-q.TaskLookback), to, nil) + `
+  sum(cost_nanos) AS cost, max(done) AS done` + extra + `
+ FROM (` + strings.Join(finals, " UNION ALL ") + `)
  GROUP BY tenant, task_id
 ) WHERE ` + taskOuterFilter(s, providerModels) + `
 GROUP BY p, task_type`
@@ -208,6 +224,20 @@ GROUP BY p, task_type`
 		out[tt][p] = st
 	}
 	return out, rows.Err()
+}
+
+// monthRanges cuts [from, to) at the starts of UTC months.
+func monthRanges(from, to time.Time) [][2]time.Time {
+	var out [][2]time.Time
+	for t := from; t.Before(to); {
+		next := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0)
+		if next.After(to) {
+			next = to
+		}
+		out = append(out, [2]time.Time{t, next})
+		t = next
+	}
+	return out
 }
 
 // taskOuterFilter applies the slice (but the tenant, already applied) to

@@ -19,11 +19,12 @@ import (
 	"github.com/jevonsdev/jevons/schemas"
 )
 
-// The usage state tables: the same columns at two resolutions.
+// The usage state tables: the same columns at three resolutions.
 const (
-	UsageTable      = "usage_rollup"       // the aggregator's window (1 minute by default)
-	UsageDailyTable = "usage_daily_rollup" // the UTC day
-	TaskTable       = "task_rollup"
+	UsageTable        = "usage_rollup"         // the aggregator's window (1 minute by default)
+	UsageDailyTable   = "usage_daily_rollup"   // the UTC day
+	UsageMonthlyTable = "usage_monthly_rollup" // the UTC calendar month
+	TaskTable         = "task_rollup"
 )
 
 // Batch is what a flush makes durable: rollup states, then the checkpoints
@@ -34,8 +35,8 @@ type Batch struct {
 	Checkpoints []schemas.Checkpoint
 }
 
-// UsageRows are usage states bound for one usage table (UsageTable or
-// UsageDailyTable).
+// UsageRows are usage states bound for one usage table (UsageTable,
+// UsageDailyTable or UsageMonthlyTable).
 type UsageRows struct {
 	Table string
 	Rows  []schemas.UsageRow
@@ -280,11 +281,11 @@ type UsageKey struct {
 	Tenant, App, TaskType, Provider, Model, Operation, Status string
 }
 
-// LoadUsage returns a partition's stored usage states of table (UsageTable
-// or UsageDailyTable) with window_start >= from (unix ms; math.MinInt64 for
-// all), or only the listed ones.
+// LoadUsage returns a partition's stored usage states of table (UsageTable,
+// UsageDailyTable or UsageMonthlyTable) with window_start >= from (unix ms;
+// math.MinInt64 for all), or only the listed ones.
 func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []UsageKey) ([]schemas.UsageRow, error) {
-	if table != UsageTable && table != UsageDailyTable {
+	if table != UsageTable && table != UsageDailyTable && table != UsageMonthlyTable {
 		return nil, fmt.Errorf("load usage states: %q is not a usage table", table)
 	}
 	query := "SELECT " + strings.TrimSuffix(schemas.UsageColumns, ", written_at") + " FROM " + s.db + "." + table

@@ -1,7 +1,9 @@
 // Package verify compares the ClickHouse views with the exact truth that
 // `jevons loadgen --truth` wrote, to the token and the nano-dollar: the
-// 1-minute view usage, the day view usage_daily (which must also equal the
-// minute view summed per day and key) and the tasks view.
+// 1-minute view usage, the day view usage_daily and the month view
+// usage_monthly (which must also equal the minute view summed per day, or
+// month, and key), the tasks view and the task sets of task_days (which
+// must hold every task, and per day and key the tasks of task_rollup).
 package verify
 
 import (
@@ -19,6 +21,7 @@ type Report struct {
 	Events     int64    `json:"events"`
 	Requests   int64    `json:"requests_in_views"`
 	Daily      int64    `json:"requests_in_daily_view"`
+	Monthly    int64    `json:"requests_in_monthly_view"`
 	Tasks      int      `json:"tasks_in_view"`
 	Mismatches []string `json:"mismatches"`
 }
@@ -42,25 +45,82 @@ func scanTotals(scan func(...any) error, prefix ...any) (loadgen.Totals, error) 
 	return t, scan(ptrs...)
 }
 
-// Compare checks the usage and usage_daily views' totals overall, per
-// tenant and per model, each day of usage_daily against the minute view,
-// and the tasks view per task, against the truth.
+// Compare checks the usage, usage_daily and usage_monthly views' totals
+// overall, per tenant and per model, each day of usage_daily and each month
+// of usage_monthly against the minute view, and the tasks view per task,
+// against the truth.
 func Compare(ctx context.Context, conn driver.Conn, db string, truth *loadgen.Truth) (*Report, error) {
 	rep := &Report{Events: truth.Events}
 	for _, view := range []struct {
 		name     string
 		requests *int64
-	}{{"usage", &rep.Requests}, {"usage_daily", &rep.Daily}} {
+	}{{"usage", &rep.Requests}, {"usage_daily", &rep.Daily}, {"usage_monthly", &rep.Monthly}} {
 		n, err := compareUsage(ctx, conn, db, view.name, truth, rep)
 		if err != nil {
 			return nil, err
 		}
 		*view.requests = n
 	}
-	if err := compareDays(ctx, conn, db, rep); err != nil {
+	if err := compareCoarser(ctx, conn, db, "usage_daily", "day", "toDate(window_start)", rep); err != nil {
 		return nil, err
 	}
-	return rep, compareTasks(ctx, conn, db, truth, rep)
+	if err := compareCoarser(ctx, conn, db, "usage_monthly", "month", "toStartOfMonth(window_start)", rep); err != nil {
+		return nil, err
+	}
+	if err := compareTasks(ctx, conn, db, truth, rep); err != nil {
+		return nil, err
+	}
+	return rep, compareTaskDays(ctx, conn, db, truth, rep)
+}
+
+// compareTaskDays requires the union of task_days to hold as many tasks as
+// the truth, and each day and key's set to count the distinct tasks of
+// task_rollup's windows of that day and key.
+func compareTaskDays(ctx context.Context, conn driver.Conn, db string, truth *loadgen.Truth, rep *Report) error {
+	var all uint64
+	if err := conn.QueryRow(ctx, "SELECT toUInt64(uniqExactMerge(tasks)) FROM "+db+".task_days").Scan(&all); err != nil {
+		return fmt.Errorf("query task_days: %w", err)
+	}
+	if int(all) != len(truth.Tasks) {
+		rep.add("task_days: %d tasks, truth %d", all, len(truth.Tasks))
+	}
+	count := func(q string) (map[string]uint64, error) {
+		rows, err := conn.Query(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := map[string]uint64{}
+		for rows.Next() {
+			var k string
+			var n uint64
+			if err := rows.Scan(&k, &n); err != nil {
+				return nil, err
+			}
+			out[k] = n
+		}
+		return out, rows.Err()
+	}
+	key := "concat(toString(day), '/', tenant, '/', app, '/', task_type, '/', model)"
+	windows, err := count("SELECT " + key + " AS k, toUInt64(uniqExact(tenant, task_id)) FROM (SELECT toDate(window_start) AS day, tenant, task_id, app, task_type," +
+		" arrayJoin(if(empty(models), [''], models)) AS model FROM " + db + ".task_rollup) GROUP BY k")
+	if err != nil {
+		return fmt.Errorf("query task_rollup by day: %w", err)
+	}
+	sets, err := count("SELECT " + key + " AS k, toUInt64(uniqExactMerge(tasks)) FROM " + db + ".task_days GROUP BY k")
+	if err != nil {
+		return fmt.Errorf("query task_days by day: %w", err)
+	}
+	for k, n := range windows {
+		if sets[k] != n {
+			rep.add("task_days %s: %d tasks, its task windows hold %d", k, sets[k], n)
+		}
+		delete(sets, k)
+	}
+	for k, n := range sets {
+		rep.add("task_days %s: %d tasks, no task windows", k, n)
+	}
+	return nil
 }
 
 // compareUsage checks one usage view against the truth and returns the
@@ -109,31 +169,32 @@ func compareUsage(ctx context.Context, conn driver.Conn, db, view string, truth 
 	return total.Requests, nil
 }
 
-// compareDays requires every row of usage_daily to equal the minute view
-// summed over its day and key, and no key on one side only. The truth has
-// no per-day figures; the minute view, checked against the truth above,
-// stands in for them.
-func compareDays(ctx context.Context, conn driver.Conn, db string, rep *Report) error {
-	minutes, err := dayRows(ctx, conn, "SELECT toString(toDate(window_start)) AS d, tenant, app, task_type, provider, model, operation, status, "+sums+
+// compareCoarser requires every row of a coarser view (usage_daily,
+// usage_monthly; its date column col) to equal the minute view summed over
+// its window (the minute's window start through start) and key, and no key
+// on one side only. The truth has no per-day figures; the minute view,
+// checked against the truth above, stands in for them.
+func compareCoarser(ctx context.Context, conn driver.Conn, db, view, col, start string, rep *Report) error {
+	minutes, err := dayRows(ctx, conn, "SELECT toString("+start+") AS d, tenant, app, task_type, provider, model, operation, status, "+sums+
 		", toInt64(max(latency_ms_max)) FROM "+db+".usage GROUP BY d, tenant, app, task_type, provider, model, operation, status")
 	if err != nil {
-		return fmt.Errorf("query usage by day: %w", err)
+		return fmt.Errorf("query usage by %s: %w", col, err)
 	}
-	days, err := dayRows(ctx, conn, "SELECT toString(day) AS d, tenant, app, task_type, provider, model, operation, status, "+sums+
-		", toInt64(max(latency_ms_max)) FROM "+db+".usage_daily GROUP BY d, tenant, app, task_type, provider, model, operation, status")
+	coarse, err := dayRows(ctx, conn, "SELECT toString("+col+") AS d, tenant, app, task_type, provider, model, operation, status, "+sums+
+		", toInt64(max(latency_ms_max)) FROM "+db+"."+view+" GROUP BY d, tenant, app, task_type, provider, model, operation, status")
 	if err != nil {
-		return fmt.Errorf("query usage_daily: %w", err)
+		return fmt.Errorf("query %s: %w", view, err)
 	}
 	for k, m := range minutes {
-		if d, ok := days[k]; !ok {
-			rep.add("usage_daily %s: missing; its minutes hold %+v", k, m)
+		if d, ok := coarse[k]; !ok {
+			rep.add("%s %s: missing; its minutes hold %+v", view, k, m)
 		} else if d != m {
-			rep.add("usage_daily %s: %+v, its minutes sum to %+v", k, d, m)
+			rep.add("%s %s: %+v, its minutes sum to %+v", view, k, d, m)
 		}
-		delete(days, k)
+		delete(coarse, k)
 	}
-	for k, d := range days {
-		rep.add("usage_daily %s: %+v, no minutes", k, d)
+	for k, d := range coarse {
+		rep.add("%s %s: %+v, no minutes", view, k, d)
 	}
 	return nil
 }

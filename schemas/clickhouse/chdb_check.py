@@ -85,6 +85,14 @@ def main():
     got = str(s.query(f"SELECT task_type, first_seen, last_seen, requests, cost_nanos, models, done FROM {DB}.tasks", "CSV")).strip()
     want = '"review","2025-06-01 12:10:00","2025-06-01 13:06:00",6,140,"[\'m1\',\'m2\',\'m3\']",1'
     check("tasks view adds a task's windows once each", got == want, got)
+    got = str(s.query(f"SELECT toString(day), model, uniqExactMerge(tasks) FROM {DB}.task_days GROUP BY day, model ORDER BY model", "CSV")).strip()
+    want = '"2025-06-01","m1",1\n"2025-06-01","m2",1\n"2025-06-01","m3",1'
+    check("task_days holds each task once per day and model however often its windows are written", got == want, got)
+
+    for _ in range(2):
+        s.query(f"INSERT INTO {DB}.usage_monthly_rollup ({cols}) VALUES {rows.replace('2025-06-01 12:00:00', '2025-06-01 00:00:00')}")
+    got = str(s.query(f"SELECT toString(month), requests, cost_nanos FROM {DB}.usage_monthly", "CSV")).strip()
+    check("usage_monthly view sums month states across partitions", got == '"2025-06-01",5,1800', got)
 
     for doc in sorted(f for f in os.listdir(HERE) if re.match(r"^queries.*\.sql$", f)):
         for i, q in enumerate(statements(os.path.join(HERE, doc)), 1):

@@ -2,8 +2,11 @@
 -- ClickHouse 18.16 and on a current server (chDB). ${db} is the Jevons
 -- database. The tables are read with FINAL and the filters inside the
 -- subquery, because 18.16 does not push a WHERE into a view: these stay fast
--- over a year. Change the dates and the slice filters (tenant, app,
--- task_type, provider, model) to taste; money is nano-dollars / 1e9 = USD.
+-- over a year. Whole UTC months read the month states
+-- (usage_monthly_rollup); for ranges that start or end inside a month, or
+-- per day or week, read usage_daily_rollup the same way (same columns).
+-- Change the dates and the slice filters (tenant, app, task_type,
+-- provider, model) to taste; money is nano-dollars / 1e9 = USD.
 
 -- Per month for a slice: requests, tokens, cost, reference cost, unit cost
 -- u = C/Q (USD per million priced tokens), price index pi = C/R, mix
@@ -23,7 +26,7 @@ FROM (
            sum(unpriced_requests) AS unpriced,
            sumIf(input_tokens + output_tokens, unpriced_requests > 0) AS unpriced_tokens
     FROM (
-        SELECT * FROM ${db}.usage_daily_rollup FINAL
+        SELECT * FROM ${db}.usage_monthly_rollup FINAL
         WHERE window_start >= toDateTime('2026-01-01 00:00:00', 'UTC')
           AND window_start < toDateTime('2026-07-01 00:00:00', 'UTC')
           -- AND tenant = 'acme' AND model = 'gpt-4o'
@@ -60,18 +63,19 @@ FROM (
            toFloat64(sumIf(ref_cost_nanos, p = 0)) AS r0, toFloat64(sumIf(ref_cost_nanos, p = 1)) AS r1
     FROM (
         SELECT *, if(window_start < toDateTime('2026-02-01 00:00:00', 'UTC'), 0, 1) AS p
-        FROM ${db}.usage_daily_rollup FINAL
+        FROM ${db}.usage_monthly_rollup FINAL
         WHERE (window_start >= toDateTime('2026-01-01 00:00:00', 'UTC') AND window_start < toDateTime('2026-02-01 00:00:00', 'UTC'))
            OR (window_start >= toDateTime('2026-06-01 00:00:00', 'UTC') AND window_start < toDateTime('2026-07-01 00:00:00', 'UTC'))
     )
 );
 
 -- Tasks with a request in each month (distinct: a task spanning months
--- counts in each), with tokens and cost per task.
+-- counts in each): the union of the days' task sets (task_days). Filter by
+-- tenant, app, task_type or model (a task used the model) inside.
 SELECT month, tasks FROM (
-    SELECT toStartOfMonth(window_start) AS month, uniqExact(tenant, task_id) AS tasks
-    FROM ${db}.task_rollup
-    WHERE window_start >= toDateTime('2026-01-01 00:00:00', 'UTC') AND window_start < toDateTime('2026-07-01 00:00:00', 'UTC')
+    SELECT toStartOfMonth(day) AS month, uniqExactMerge(tasks) AS tasks
+    FROM ${db}.task_days
+    WHERE day >= toDate('2026-01-01') AND day < toDate('2026-07-01')
     GROUP BY month
 ) ORDER BY month;
 
@@ -101,7 +105,7 @@ ORDER BY month, task_type;
 -- Models without a price in the range: counted, shown apart.
 SELECT provider, model, sum(unpriced_requests) AS unpriced, sum(input_tokens + output_tokens) AS tokens
 FROM (
-    SELECT * FROM ${db}.usage_daily_rollup FINAL
+    SELECT * FROM ${db}.usage_monthly_rollup FINAL
     WHERE window_start >= toDateTime('2026-01-01 00:00:00', 'UTC') AND window_start < toDateTime('2026-07-01 00:00:00', 'UTC')
       AND unpriced_requests > 0
 )
