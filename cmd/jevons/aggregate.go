@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,6 +59,7 @@ flags:`)
 	rules := listFlag{}
 	fs.Var(&rules, "rules", "alert rules file (repeatable; env: ':'-separated): its runaway_task rules are evaluated here, in the stream")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (also: /debug/pprof/profile on --http)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -84,6 +87,16 @@ flags:`)
 	agg, err := aggregate.New(cfg, log)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	start := time.Now()
 	if stream != nil {
