@@ -101,8 +101,8 @@ func (c *Config) Validate() error {
 	if c.ResetFrom != "" && c.ResetFrom != ResetEarliest && c.ResetFrom != ResetCommitted {
 		bad("reset-from: want %q or %q, got %q", ResetEarliest, ResetCommitted, c.ResetFrom)
 	}
-	if c.DedupMaxEntries < 1000 {
-		bad("dedup-max-entries must be >= 1000, got %d", c.DedupMaxEntries)
+	if c.DedupMaxEntries < 1000 || c.DedupMaxEntries > maxDedupEntries {
+		bad("dedup-max-entries must be between 1000 and %d, got %d", maxDedupEntries, c.DedupMaxEntries)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		errs = append(errs, err)
