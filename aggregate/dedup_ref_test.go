@@ -14,10 +14,10 @@ import (
 type refDedup struct {
 	seeds [4]maphash.Seed
 	seen  map[[2]uint64]refSeen // key hash -> its insertion
-	fifo  [][]refEntry       // insertion order in fixed-size blocks, for eviction and the replay start
-	head  int                  // next entry to evict in fifo[0]
-	max   int                  // entries kept at most
-	early int64                // entries dropped before their horizon ended
+	fifo  [][]refEntry          // insertion order in fixed-size blocks, for eviction and the replay start
+	head  int                   // next entry to evict in fifo[0]
+	max   int                   // entries kept at most
+	early int64                 // entries dropped before their horizon ended
 }
 
 const refBlock = 8192

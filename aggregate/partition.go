@@ -52,8 +52,9 @@ type partition struct {
 	lateness int64
 	horizon  int64
 
-	dec schemas.Decoder
-	ev  schemas.Event
+	dec    schemas.Decoder
+	ev     schemas.Event
+	intern interner // dimension values shared by the states
 
 	maxTime        int64 // event-time clock: max event time seen (ms)
 	next           int64 // next offset to process
@@ -114,7 +115,7 @@ func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
 }
 
 func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
-	return &partition{
+	p := &partition{
 		id: id, cfg: cfg, cat: cat,
 		twin:     cfg.TaskWindow.Milliseconds(),
 		lateness: cfg.AllowedLateness.Milliseconds(), horizon: cfg.DedupHorizon.Milliseconds(),
@@ -122,6 +123,10 @@ func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 		usage: resolutions(cfg), tasks: map[taskKey]*taskState{}, taskFloor: noTime,
 		evicted: map[int64]*evictedTasks{}, coldTasksUpTo: noTime, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
 	}
+	for i := range p.usage {
+		p.usage[i].intern = &p.intern
+	}
+	return p
 }
 
 // restore positions the partition after a checkpoint: replay starts at
@@ -262,7 +267,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 func (p *partition) applyTask(k taskKey, e *priced) bool {
 	s := p.tasks[k]
 	if s == nil {
-		k = k.clone()
+		k = k.clone(&p.intern)
 		s = &taskState{key: k, version: -1}
 		p.tasks[k] = s
 	} else if s.version >= e.offset {
@@ -272,7 +277,7 @@ func (p *partition) applyTask(k taskKey, e *priced) bool {
 		p.overflowed++
 		return false
 	}
-	s.add(e)
+	s.add(e, &p.intern)
 	p.largest = max(p.largest, s.sums.largest())
 	s.touched = p.cycle
 	if !s.dirty {
