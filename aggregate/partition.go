@@ -34,6 +34,7 @@ var outcomeNames = [numOutcomes]string{"aggregated", "duplicate", "late_correcte
 type store interface {
 	LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []sink.UsageKey) ([]schemas.UsageRow, error)
 	LoadTasks(ctx context.Context, partition uint32, from int64, keys []sink.TaskKey) ([]schemas.TaskRow, error)
+	LastTaskWindow(ctx context.Context, partition uint32, from int64) (int64, bool, error)
 }
 
 // deadLetter is a message bound for the dead-letter topic.
@@ -162,8 +163,19 @@ func (p *partition) activate(ctx context.Context, st store, now time.Time) error
 	// its checkpoint can lie ahead of the clock, up to the broker's bound on
 	// event time: the wall clock bounds that range (it decides only what is
 	// loaded, never what is counted).
+	// No window after the newest one stored can hold a stored state: a first
+	// start (nothing stored) defers no task's first event.
 	p.taskFloor = floorFor(p.maxTime, p.lateness, p.twin)
 	p.coldTasksUpTo = windowStart(max(p.maxTime, now.UnixMilli()+time.Hour.Milliseconds()+p.cfg.MaxFuture.Milliseconds()), p.twin)
+	last, stored, err := st.LastTaskWindow(ctx, p.id, p.taskFloor)
+	if err != nil {
+		return err
+	}
+	if !stored {
+		p.coldTasksUpTo = noTime
+	} else {
+		p.coldTasksUpTo = min(p.coldTasksUpTo, last)
+	}
 	p.active = true
 	return nil
 }
