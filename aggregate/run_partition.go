@@ -42,7 +42,8 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 	fetchCtx, stopFetch := context.WithCancel(gctx)
 	defer stopFetch()
 	msgs := make(chan []kafka.Message, 8)
-	go fetch(fetchCtx, reader, msgs, log)
+	spent := make(chan []kafka.Message, cap(msgs)+1) // batches handed back for reuse
+	go fetch(fetchCtx, reader, msgs, spent, log)
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -146,6 +147,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 				}
 				a.m.lag.WithLabelValues(strconv.Itoa(int(id))).Set(float64(m.HighWaterMark - m.Offset - 1))
 			}
+			recycle(spent, batch)
 		case now := <-tick.C:
 			a.m.publish(p, &pub)
 			fc.caughtUp = fc.caughtUp && len(msgs) == 0
@@ -208,8 +210,16 @@ const minFlushGap = 500 * time.Millisecond
 // fetch hands messages over in batches, so the partition loop selects once
 // per batch rather than per message. A batch goes out when full or when it
 // ends at the partition's high watermark, where the next fetch may block.
-func fetch(ctx context.Context, r *kafka.Reader, out chan<- []kafka.Message, log *zap.Logger) {
-	batch := make([]kafka.Message, 0, fetchBatch)
+func fetch(ctx context.Context, r *kafka.Reader, out chan<- []kafka.Message, spent <-chan []kafka.Message, log *zap.Logger) {
+	next := func() []kafka.Message {
+		select {
+		case b := <-spent:
+			return b
+		default:
+			return make([]kafka.Message, 0, fetchBatch)
+		}
+	}
+	batch := next()
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -230,10 +240,22 @@ func fetch(ctx context.Context, r *kafka.Reader, out chan<- []kafka.Message, log
 		}
 		select {
 		case out <- batch:
-			batch = make([]kafka.Message, 0, fetchBatch)
+			batch = next()
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// recycle hands a processed batch back to fetch: a batch is 512 message
+// headers (pointers the collector scans), allocated once rather than per
+// batch. What a message still needed after processing (a dead letter, a
+// deferred event) was copied out of it.
+func recycle(spent chan<- []kafka.Message, batch []kafka.Message) {
+	clear(batch)
+	select {
+	case spent <- batch[:0]:
+	default:
 	}
 }
 
