@@ -26,7 +26,8 @@ type Config struct {
 	DedupMaxEntries   int           // duplicate-set entries per partition at most, default 200,000
 	ReferenceDate     time.Time     // reference prices; zero: each model's first known price
 
-	FlushInterval   time.Duration // wall time between flushes of a busy partition, default 2s
+	MaxStaleness    time.Duration // wall time a counted event may wait to reach ClickHouse (freshness target), default 5s
+	FlushInterval   time.Duration // if set, wall time between flushes at most; default 0: adapt to MaxStaleness
 	IdleFlush       time.Duration // wall time after which an idle partition flushes, default 10s
 	MaxDirty        int           // dirty states per partition that force a flush, default 20,000
 	MemoryLimit     int64         // soft Go heap limit in bytes (0: none), default 384 MiB
@@ -55,7 +56,7 @@ func DefaultConfig() Config {
 		Brokers: []string{"127.0.0.1:9092"}, Topic: emit.DefaultTopic, Group: "jevons-aggregate",
 		Window: time.Minute, TaskWindow: time.Hour, AllowedLateness: 2 * time.Minute,
 		CorrectionHorizon: 35 * 24 * time.Hour, MaxFuture: 5 * time.Minute, DedupHorizon: 10 * time.Minute, DedupMaxEntries: 200_000,
-		FlushInterval: 2 * time.Second, IdleFlush: 10 * time.Second, MaxDirty: 20_000, MemoryLimit: 384 << 20,
+		MaxStaleness: 5 * time.Second, IdleFlush: 10 * time.Second, MaxDirty: 20_000, MemoryLimit: 384 << 20,
 		ShutdownTimeout: 30 * time.Second, SessionTimeout: 10 * time.Second,
 		ClickHouse: sink.DefaultConfig(),
 	}
@@ -95,8 +96,11 @@ func (c *Config) Validate() error {
 	if c.CorrectionHorizon < c.AllowedLateness {
 		bad("correction-horizon (%v) must be >= allowed-lateness (%v)", c.CorrectionHorizon, c.AllowedLateness)
 	}
-	if c.FlushInterval <= 0 || c.IdleFlush <= 0 || c.ShutdownTimeout <= 0 || c.SessionTimeout < 6*time.Second {
-		bad("flush-interval, idle-flush and shutdown-timeout must be > 0 and session-timeout >= 6s")
+	if c.FlushInterval < 0 || c.IdleFlush <= 0 || c.ShutdownTimeout <= 0 || c.SessionTimeout < 6*time.Second {
+		bad("flush-interval must be >= 0, idle-flush and shutdown-timeout > 0 and session-timeout >= 6s")
+	}
+	if c.MaxStaleness < time.Second {
+		bad("max-staleness must be >= 1s (a flush takes a while), got %v", c.MaxStaleness)
 	}
 	if c.MaxDirty < 1 {
 		bad("max-dirty must be >= 1")
@@ -104,8 +108,8 @@ func (c *Config) Validate() error {
 	if c.ResetFrom != "" && c.ResetFrom != ResetEarliest && c.ResetFrom != ResetCommitted {
 		bad("reset-from: want %q or %q, got %q", ResetEarliest, ResetCommitted, c.ResetFrom)
 	}
-	if c.DedupMaxEntries < 1000 {
-		bad("dedup-max-entries must be >= 1000, got %d", c.DedupMaxEntries)
+	if c.DedupMaxEntries < 1000 || c.DedupMaxEntries > maxDedupEntries {
+		bad("dedup-max-entries must be between 1000 and %d, got %d", maxDedupEntries, c.DedupMaxEntries)
 	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		errs = append(errs, err)

@@ -21,6 +21,7 @@ type metrics struct {
 	chErrors   prometheus.Counter
 	openStates *prometheus.GaugeVec
 	dedupSize  *prometheus.GaugeVec
+	dedupBytes *prometheus.GaugeVec
 	flushes    prometheus.Counter
 
 	dedupEarly     prometheus.Counter
@@ -59,6 +60,9 @@ func newMetrics() *metrics {
 		}, []string{"table", "partition"}),
 		dedupSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "jevons_aggregate_dedup_entries", Help: "Entries in the duplicate set, by partition.",
+		}, []string{"partition"}),
+		dedupBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "jevons_aggregate_dedup_bytes", Help: "Bytes the duplicate set's tables hold (their allocations), by partition.",
 		}, []string{"partition"}),
 		flushes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "jevons_aggregate_flushes_total", Help: "Partition flushes made durable.",
@@ -99,7 +103,7 @@ func newMetrics() *metrics {
 		}, []string{"partition"}),
 	}
 	m.reg.MustRegister(m.clockAllowance, m.clock, m.dedupEarly, m.partitions, m.partChanges, m.catalog, m.catalogChanges, m.retentionLost, m.overflows)
-	m.reg.MustRegister(m.outcomes, m.lag, m.flushTime, m.rows, m.chErrors, m.openStates, m.dedupSize, m.flushes,
+	m.reg.MustRegister(m.outcomes, m.lag, m.flushTime, m.rows, m.chErrors, m.openStates, m.dedupSize, m.dedupBytes, m.flushes,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, n := range outcomeNames {
 		m.outcomes.WithLabelValues(n)
@@ -140,6 +144,7 @@ func (m *metrics) publish(p *partition, pub *published) {
 	}
 	m.openStates.WithLabelValues(sink.TaskTable, id).Set(float64(len(p.tasks)))
 	m.dedupSize.WithLabelValues(id).Set(float64(p.dedup.len()))
+	m.dedupBytes.WithLabelValues(id).Set(float64(p.dedup.bytes()))
 	if p.maxTime != noTime {
 		m.clock.WithLabelValues(id).Set(float64(p.maxTime) / 1000)
 	}
@@ -152,6 +157,7 @@ func (m *metrics) forget(partition uint32) {
 		m.openStates.DeleteLabelValues(t, id)
 	}
 	m.dedupSize.DeleteLabelValues(id)
+	m.dedupBytes.DeleteLabelValues(id)
 	m.clock.DeleteLabelValues(id)
 }
 

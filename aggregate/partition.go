@@ -36,6 +36,7 @@ type store interface {
 	LoadTasks(ctx context.Context, partition uint32, from int64, keys []sink.TaskKey) ([]schemas.TaskRow, error)
 	ScanUsageKeys(ctx context.Context, table string, partition uint32, from int64, add func(*sink.UsageKey)) error
 	ScanTaskKeys(ctx context.Context, partition uint32, from int64, add func(*sink.TaskKey)) error
+	LastTaskWindow(ctx context.Context, partition uint32, from int64) (int64, bool, error)
 }
 
 // deadLetter is a message bound for the dead-letter topic.
@@ -54,8 +55,9 @@ type partition struct {
 	lateness int64
 	horizon  int64
 
-	dec schemas.Decoder
-	ev  schemas.Event
+	dec    schemas.Decoder
+	ev     schemas.Event
+	intern interner // dimension values shared by the states
 
 	maxTime        int64 // event-time clock: max event time seen (ms)
 	next           int64 // next offset to process
@@ -126,7 +128,7 @@ func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
 }
 
 func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
-	return &partition{
+	p := &partition{
 		id: id, cfg: cfg, cat: cat, catalog: cat.Fingerprint(),
 		twin:     cfg.TaskWindow.Milliseconds(),
 		lateness: cfg.AllowedLateness.Milliseconds(), horizon: cfg.DedupHorizon.Milliseconds(),
@@ -134,6 +136,10 @@ func newPartition(id uint32, cfg *Config, cat *pricing.Catalog) *partition {
 		usage: resolutions(cfg), tasks: map[taskKey]*taskState{}, taskFloor: noTime,
 		evicted: map[int64]*evictedTasks{}, coldTasksUpTo: noTime, taskSeed1: maphash.MakeSeed(), taskSeed2: maphash.MakeSeed(),
 	}
+	for i := range p.usage {
+		p.usage[i].intern = &p.intern
+	}
+	return p
 }
 
 // restore positions the partition after a checkpoint: replay starts at
@@ -171,8 +177,19 @@ func (p *partition) activate(ctx context.Context, st store, now time.Time) error
 	// its checkpoint can lie ahead of the clock, up to the broker's bound on
 	// event time: the wall clock bounds that range (it decides only what is
 	// loaded, never what is counted).
+	// No window after the newest one stored can hold a stored state: a first
+	// start (nothing stored) defers no task's first event.
 	p.taskFloor = floorFor(p.maxTime, p.lateness, p.twin)
 	p.coldTasksUpTo = windowStart(max(p.maxTime, now.UnixMilli()+time.Hour.Milliseconds()+p.cfg.MaxFuture.Milliseconds()), p.twin)
+	last, stored, err := st.LastTaskWindow(ctx, p.id, p.taskFloor)
+	if err != nil {
+		return err
+	}
+	if !stored {
+		p.coldTasksUpTo = noTime
+	} else {
+		p.coldTasksUpTo = min(p.coldTasksUpTo, last)
+	}
 	p.active = true
 	p.adoptCatalog()
 	return nil
@@ -297,7 +314,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 func (p *partition) applyTask(k taskKey, e *priced) bool {
 	s := p.tasks[k]
 	if s == nil {
-		k = k.clone()
+		k = k.clone(&p.intern)
 		s = &taskState{key: k, version: -1}
 		p.tasks[k] = s
 	} else if s.version >= e.offset {
@@ -307,7 +324,7 @@ func (p *partition) applyTask(k taskKey, e *priced) bool {
 		p.overflowed++
 		return false
 	}
-	s.add(e)
+	s.add(e, &p.intern)
 	p.largest = max(p.largest, s.sums.largest())
 	s.touched = p.cycle
 	if !s.dirty {

@@ -96,6 +96,16 @@ func (m *memStore) ScanTaskKeys(_ context.Context, _ uint32, from int64, add fun
 	return nil
 }
 
+func (m *memStore) LastTaskWindow(_ context.Context, _ uint32, from int64) (int64, bool, error) {
+	last, ok := int64(noTime), false
+	for k := range m.tasks {
+		if k.window >= from {
+			last, ok = max(last, k.window), true
+		}
+	}
+	return last, ok, nil
+}
+
 func (m *memStore) write(b *flushBatch) {
 	for _, d := range b.dlq {
 		m.dlq[d.msg.Offset]++

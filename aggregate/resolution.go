@@ -29,6 +29,7 @@ type usageRes struct {
 	dirty  []*usageState
 	cold   []priced   // late events waiting for their stored state
 	late   []usageKey // states below the floor in memory: they leave after their flush
+	intern *interner  // the partition's
 
 	overflowed int64  // late corrections left out of a state they would overflow
 	largest    uint64 // no state has a sum above this
@@ -80,7 +81,7 @@ func (r *usageRes) key(t int64, ev *schemas.Event) usageKey {
 func (r *usageRes) apply(k usageKey, e *priced) bool {
 	s := r.states[k]
 	if s == nil {
-		k = k.clone() // the event's strings alias its message; a state outlives it
+		k = k.clone(r.intern)
 		s = &usageState{key: k, version: -1}
 		r.states[k] = s
 		if k.window < r.floor {

@@ -42,13 +42,13 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 	fetchCtx, stopFetch := context.WithCancel(gctx)
 	defer stopFetch()
 	msgs := make(chan []kafka.Message, 8)
-	go fetch(fetchCtx, reader, msgs, log)
+	spent := make(chan []kafka.Message, cap(msgs)+1) // batches handed back for reuse
+	go fetch(fetchCtx, reader, msgs, spent, log)
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	var pub published
-	lastFlush, lastMsg := time.Now(), time.Now()
-	caughtUp := false // the last message fetched was the newest in the partition
+	fc := flushClock{lastMsg: time.Now()}
 
 	// One flush at a time is in flight; processing goes on meanwhile. A
 	// flush is never abandoned while the partition is kept: a second one
@@ -69,7 +69,8 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 			log.Error("snapshot", zap.Error(err))
 			return
 		}
-		f := &flight{b: b, done: make(chan error, 1), start: time.Now()}
+		f := &flight{b: b, done: make(chan error, 1), start: time.Now(), dirtySince: fc.dirtySince}
+		fc.dirtySince = time.Time{}
 		cur = f
 		go func() { f.done <- a.persist(flushCtx, b, log) }()
 	}
@@ -78,11 +79,14 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 		cur = nil
 		if err != nil {
 			p.unflushed(f.b)
+			if fc.dirtySince.IsZero() || f.dirtySince.Before(fc.dirtySince) {
+				fc.dirtySince = f.dirtySince
+			}
 			log.Warn("flush not made durable; its states stay dirty", zap.Error(err))
 			return
 		}
 		p.flushed(f.b)
-		lastFlush = time.Now()
+		fc.lastFlush = time.Since(f.start)
 		a.m.flushes.Inc()
 		a.m.flushTime.Observe(time.Since(f.start).Seconds())
 		// The ClickHouse checkpoint is authoritative; the Kafka commit only
@@ -138,15 +142,17 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 			}
 			if n := len(batch); n > 0 {
 				m := &batch[n-1]
-				lastMsg = time.Now()
-				caughtUp = m.Offset+1 >= m.HighWaterMark
+				fc.lastMsg, fc.caughtUp = time.Now(), m.Offset+1 >= m.HighWaterMark
+				if fc.dirtySince.IsZero() && p.pending() > 0 {
+					fc.dirtySince = fc.lastMsg
+				}
 				a.m.lag.WithLabelValues(strconv.Itoa(int(id))).Set(float64(m.HighWaterMark - m.Offset - 1))
 			}
+			recycle(spent, batch)
 		case now := <-tick.C:
 			a.m.publish(p, &pub)
-			// Flush on schedule, when idle, or as soon as the partition has
-			// caught up, so the newest data reaches ClickHouse without delay.
-			if shouldFlush(&a.cfg, now, lastFlush, lastMsg, caughtUp && len(msgs) == 0, p.pending()) {
+			fc.caughtUp = fc.caughtUp && len(msgs) == 0
+			if shouldFlush(&a.cfg, now, &fc, p.pending()) {
 				begin(gctx)
 			}
 		}
@@ -155,9 +161,10 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 
 // flight is a flush being made durable.
 type flight struct {
-	b     *flushBatch
-	done  chan error
-	start time.Time
+	b          *flushBatch
+	done       chan error
+	start      time.Time
+	dirtySince time.Time // of the changes it writes
 }
 
 // doneChan is nil (blocking forever in a select) when nothing is in flight.
@@ -168,28 +175,52 @@ func (f *flight) doneChan() <-chan error {
 	return f.done
 }
 
-// shouldFlush decides, at wall time now, whether a partition with pending
-// changes flushes: on schedule while busy, after IdleFlush without events,
-// or once caught up with its partition (but not more often than
-// minFlushGap).
-func shouldFlush(cfg *Config, now, lastFlush, lastMsg time.Time, caughtUp bool, pending int) bool {
-	if pending == 0 {
-		return false
-	}
-	since := now.Sub(lastFlush)
-	return since >= cfg.FlushInterval || now.Sub(lastMsg) >= cfg.IdleFlush || (caughtUp && since >= minFlushGap)
+// flushClock is what the flush schedule knows of a partition, in wall time.
+type flushClock struct {
+	dirtySince time.Time     // when the oldest change not yet in a flush was made; zero: none
+	lastMsg    time.Time     // when the last message arrived
+	lastFlush  time.Duration // how long the last flush took to become durable
+	caughtUp   bool          // the last message fetched was the newest in the partition
 }
 
-// minFlushGap bounds how often a caught-up partition flushes: each flush
-// rewrites the states it touched, so flushing on every trickle would
-// multiply rows for nothing.
+// shouldFlush decides, at wall time now, whether a partition with pending
+// changes flushes. The interval adapts to the freshness target: a flush
+// begins once the oldest unflushed change has waited MaxStaleness less the
+// last flush's duration (so it is in ClickHouse within MaxStaleness), but
+// never sooner than minFlushGap after that change, so a caught-up partition
+// does not rewrite its hot states on every trickle of events. A partition
+// that has caught up and then heard nothing for minFlushGap flushes at once:
+// the stream paused, and no state will be rewritten for nothing. FlushInterval,
+// when set, flushes at least that often; IdleFlush after a quiet spell.
+func shouldFlush(cfg *Config, now time.Time, c *flushClock, pending int) bool {
+	if pending == 0 || c.dirtySince.IsZero() {
+		return false
+	}
+	wait := max(cfg.MaxStaleness-c.lastFlush, minFlushGap)
+	if cfg.FlushInterval > 0 {
+		wait = min(wait, cfg.FlushInterval)
+	}
+	quiet := now.Sub(c.lastMsg)
+	return now.Sub(c.dirtySince) >= wait || quiet >= cfg.IdleFlush || (c.caughtUp && quiet >= minFlushGap)
+}
+
+// minFlushGap bounds how often a partition flushes when its flushes are
+// slow: each flush rewrites the states it touched.
 const minFlushGap = 500 * time.Millisecond
 
 // fetch hands messages over in batches, so the partition loop selects once
 // per batch rather than per message. A batch goes out when full or when it
 // ends at the partition's high watermark, where the next fetch may block.
-func fetch(ctx context.Context, r *kafka.Reader, out chan<- []kafka.Message, log *zap.Logger) {
-	batch := make([]kafka.Message, 0, fetchBatch)
+func fetch(ctx context.Context, r *kafka.Reader, out chan<- []kafka.Message, spent <-chan []kafka.Message, log *zap.Logger) {
+	next := func() []kafka.Message {
+		select {
+		case b := <-spent:
+			return b
+		default:
+			return make([]kafka.Message, 0, fetchBatch)
+		}
+	}
+	batch := next()
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -210,10 +241,22 @@ func fetch(ctx context.Context, r *kafka.Reader, out chan<- []kafka.Message, log
 		}
 		select {
 		case out <- batch:
-			batch = make([]kafka.Message, 0, fetchBatch)
+			batch = next()
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// recycle hands a processed batch back to fetch: a batch is 512 message
+// headers (pointers the collector scans), allocated once rather than per
+// batch. What a message still needed after processing (a dead letter, a
+// deferred event) was copied out of it.
+func recycle(spent chan<- []kafka.Message, batch []kafka.Message) {
+	clear(batch)
+	select {
+	case spent <- batch[:0]:
+	default:
 	}
 }
 

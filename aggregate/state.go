@@ -15,10 +15,11 @@ type usageKey struct {
 	tenant, app, taskType, provider, model, operation, status string
 }
 
-// clone copies the strings into one allocation of their own.
-func (k usageKey) clone() usageKey {
-	parts := cloneStrings(k.tenant, k.app, k.taskType, k.provider, k.model, k.operation, k.status)
-	return usageKey{k.window, parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], parts[6]}
+// clone gives the key strings of its own: shared dimension values from in
+// (the event's strings alias its message, and a state outlives it).
+func (k usageKey) clone(in *interner) usageKey {
+	return usageKey{k.window, in.get(k.tenant), in.get(k.app), in.get(k.taskType), in.get(k.provider), in.get(k.model),
+		in.get(k.operation), in.get(k.status)}
 }
 
 // taskKey identifies one task's partial within one task window.
@@ -27,19 +28,28 @@ type taskKey struct {
 	tenant, taskID string
 }
 
-func (k taskKey) clone() taskKey {
-	parts := cloneStrings(k.tenant, k.taskID)
-	return taskKey{k.window, parts[0], parts[1]}
+func (k taskKey) clone(in *interner) taskKey {
+	return taskKey{k.window, in.get(k.tenant), strings.Clone(k.taskID)}
 }
 
-// cloneStrings copies strings into one shared allocation.
-func cloneStrings(in ...string) []string {
-	all := strings.Join(in, "") // a new string: it aliases none of the inputs
-	out := make([]string, len(in))
-	for i, s := range in {
-		out[i], all = all[:len(s)], all[len(s):]
+// interner shares one copy of each dimension value (tenant, app, model,
+// ...) among a partition's states, so a new state costs no string of its
+// own. It forgets everything past maxInterned values, so that ever-new
+// values cannot grow it without bound: strings already shared stay valid.
+type interner struct{ m map[string]string }
+
+const maxInterned = 1 << 16
+
+func (in *interner) get(s string) string {
+	if v, ok := in.m[s]; ok {
+		return v
 	}
-	return out
+	if in.m == nil || len(in.m) >= maxInterned {
+		in.m = make(map[string]string, 256)
+	}
+	v := strings.Clone(s)
+	in.m[v] = v
+	return v
 }
 
 // priced is one counted event with its two costs.
@@ -141,6 +151,7 @@ type taskState struct {
 	taskType, app    string
 	minTime, maxTime int64 // unix seconds: stored as DateTime
 	models           []string
+	model1           [1]string // models of a one-model task, without an allocation
 	done             bool
 	version          int64
 	dirty            bool
@@ -148,20 +159,22 @@ type taskState struct {
 	touched          int64 // flush cycle of the last update, for eviction
 }
 
-func (s *taskState) add(e *priced) {
+func (s *taskState) add(e *priced, in *interner) {
 	t := e.time / 1000
 	if e.time < 0 && e.time%1000 != 0 {
 		t--
 	}
 	if s.sums.requests == 0 {
 		s.minTime, s.maxTime = t, t
-		parts := cloneStrings(e.ev.TaskType, e.ev.App)
-		s.taskType, s.app = parts[0], parts[1]
+		s.taskType, s.app = in.get(e.ev.TaskType), in.get(e.ev.App)
 	}
 	s.minTime, s.maxTime = min(s.minTime, t), max(s.maxTime, t)
 	s.sums.add(e)
 	if i, found := slices.BinarySearch(s.models, e.ev.Model); !found {
-		s.models = slices.Insert(s.models, i, strings.Clone(e.ev.Model))
+		if s.models == nil {
+			s.models = s.model1[:0]
+		}
+		s.models = slices.Insert(s.models, i, in.get(e.ev.Model))
 	}
 	s.done = s.done || e.ev.TaskDone
 	s.version = e.offset

@@ -59,26 +59,34 @@ func TestFloorClosesWindowsAtTheWatermark(t *testing.T) {
 // The flush schedule runs on an injected wall clock: no sleeping.
 func TestShouldFlush(t *testing.T) {
 	cfg := DefaultConfig()
+	every := cfg
+	every.FlushInterval = 300 * time.Millisecond
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
-		name                string
-		sinceFlush, sinceEv time.Duration
-		caughtUp            bool
-		pending             int
-		want                bool
+		name            string
+		cfg             *Config
+		waited, sinceEv time.Duration // the oldest unflushed change; the last message
+		lastFlush       time.Duration
+		caughtUp        bool
+		pending         int
+		want            bool
 	}{
-		{"nothing pending never flushes", time.Hour, time.Hour, true, 0, false},
-		{"a busy partition waits for the flush interval", cfg.FlushInterval - time.Millisecond, 0, false, 10, false},
-		{"a busy partition flushes at the flush interval", cfg.FlushInterval, 0, false, 10, true},
-		{"a caught-up partition flushes after the minimum gap", minFlushGap, 0, true, 10, true},
-		{"a caught-up partition does not flush more often than the gap", minFlushGap - time.Millisecond, 0, true, 10, false},
-		{"an idle partition flushes after the idle time", 0, cfg.IdleFlush, false, 1, true},
+		{"nothing pending never flushes", &cfg, time.Hour, time.Hour, 0, false, 0, false},
+		{"changes wait while they are fresher than the target", &cfg, cfg.MaxStaleness - time.Millisecond, 0, 0, false, 10, false},
+		{"changes flush once they are as old as the target", &cfg, cfg.MaxStaleness, 0, 0, false, 10, true},
+		{"a slow last flush makes the next one begin sooner", &cfg, cfg.MaxStaleness - time.Second, 0, time.Second, false, 10, true},
+		{"however slow flushes are, a partition waits the minimum gap", &cfg, minFlushGap - time.Millisecond, 0, time.Hour, false, 10, false},
+		{"a set flush interval flushes at least that often", &every, every.FlushInterval, 0, 0, false, 10, true},
+		{"a set flush interval waits for its time", &every, every.FlushInterval - time.Millisecond, 0, 0, false, 10, false},
+		{"a caught-up partition that hears nothing for the minimum gap flushes", &cfg, minFlushGap, minFlushGap, 0, true, 10, true},
+		{"a caught-up partition still hearing events waits for the target", &cfg, time.Second, minFlushGap - time.Millisecond, 0, true, 10, false},
+		{"an idle partition flushes after the idle time", &cfg, time.Millisecond, cfg.IdleFlush, 0, false, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := t0.Add(time.Hour)
-			got := shouldFlush(&cfg, now, now.Add(-tt.sinceFlush), now.Add(-tt.sinceEv), tt.caughtUp, tt.pending)
-			if got != tt.want {
+			c := flushClock{dirtySince: now.Add(-tt.waited), lastMsg: now.Add(-tt.sinceEv), lastFlush: tt.lastFlush, caughtUp: tt.caughtUp}
+			if got := shouldFlush(tt.cfg, now, &c, tt.pending); got != tt.want {
 				t.Fatalf("shouldFlush = %v, want %v", got, tt.want)
 			}
 		})

@@ -130,7 +130,7 @@ func (d *Decoder) Decode(data []byte, e *Event) error {
 	e.check(&v)
 	if len(v.Violations) > 0 {
 		v.dedupe()
-		return &v
+		return &ValidationError{v.Violations} // a copy: v itself stays off the heap
 	}
 	return nil
 }

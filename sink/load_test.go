@@ -155,3 +155,49 @@ func TestKeyLoadsReturnTheNewestVersion(t *testing.T) {
 		t.Fatalf("task key load: %+v, %v; want version 3 once", tasks, err)
 	}
 }
+
+// A partition with no stored task partial says so; one with some names the
+// newest window at or after the bound asked for.
+func TestLastTaskWindowNamesTheNewestStoredWindow(t *testing.T) {
+	addr := itest.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_last_%d", time.Now().UnixNano()%1e9)
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
+	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(conn, cfg.Database, zap.NewNop())
+	defer st.Close()
+	if _, ok, err := st.LastTaskWindow(ctx, 3, 0); err != nil || ok {
+		t.Fatalf("an empty table: ok %v, err %v; want none stored", ok, err)
+	}
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var b Batch
+	for i, w := range []time.Time{base, base.Add(2 * time.Hour), base.Add(time.Hour)} {
+		b.Tasks = append(b.Tasks, schemas.TaskRow{SrcPartition: 3, Tenant: "acme", TaskID: fmt.Sprint(i), WindowStart: w, MinTime: w, MaxTime: w, Requests: 1})
+	}
+	if err := st.Write(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	last, ok, err := st.LastTaskWindow(ctx, 3, base.UnixMilli())
+	if err != nil || !ok || last != base.Add(2*time.Hour).UnixMilli() {
+		t.Fatalf("newest window %v (ok %v, err %v), want %v", time.UnixMilli(last).UTC(), ok, err, base.Add(2*time.Hour))
+	}
+	if _, ok, err := st.LastTaskWindow(ctx, 3, base.Add(3*time.Hour).UnixMilli()); err != nil || ok {
+		t.Fatalf("after the newest window: ok %v, err %v; want none", ok, err)
+	}
+	if _, ok, err := st.LastTaskWindow(ctx, 4, 0); err != nil || ok {
+		t.Fatalf("another partition: ok %v, err %v; want none", ok, err)
+	}
+}

@@ -442,6 +442,18 @@ func (s *Store) LoadTasks(ctx context.Context, partition uint32, from int64, key
 		func(r *schemas.TaskRow) uint64 { return r.Version }), err
 }
 
+// LastTaskWindow returns the newest task window (unix ms) a partition has
+// any stored task partial in at or after from; ok is false when it has none.
+func (s *Store) LastTaskWindow(ctx context.Context, partition uint32, from int64) (last int64, ok bool, err error) {
+	var n uint64
+	var w time.Time
+	q := "SELECT toUInt64(count()), max(window_start) FROM " + s.db + "." + TaskTable + " WHERE " + windowFilter(partition, from)
+	if err := s.conn.QueryRow(ctx, q).Scan(&n, &w); err != nil {
+		return 0, false, fmt.Errorf("newest stored task window: %w", err)
+	}
+	return w.UnixMilli(), n > 0, nil
+}
+
 func windowFilter(partition uint32, from int64) string {
 	f := "src_partition = " + strconv.Itoa(int(partition))
 	if from > -62135596800000 { // after year 1: a real bound

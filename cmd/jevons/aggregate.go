@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,9 +45,10 @@ flags:`)
 	fs.DurationVar(&cfg.CorrectionHorizon, "correction-horizon", cfg.CorrectionHorizon, "late events up to this old are added to their window as corrections; older ones are dead-lettered")
 	fs.DurationVar(&cfg.MaxFuture, "max-future", cfg.MaxFuture, "events dated further ahead of their Kafka message time are dead-lettered")
 	fs.DurationVar(&cfg.DedupHorizon, "dedup-horizon", cfg.DedupHorizon, "a second delivery of (tenant, event_id) within this much event time counts once; memory grows with events per horizon")
-	fs.IntVar(&cfg.DedupMaxEntries, "dedup-max-entries", cfg.DedupMaxEntries, "duplicate-set entries kept per partition at most (about 85 bytes each); past it the oldest leave before their horizon, counted in jevons_aggregate_dedup_early_evictions_total")
+	fs.IntVar(&cfg.DedupMaxEntries, "dedup-max-entries", cfg.DedupMaxEntries, "duplicate-set entries kept per partition at most (about 17 bytes each, at most 8388608); past it the oldest leave before their horizon, counted in jevons_aggregate_dedup_early_evictions_total")
 	refDate := fs.String("reference-date", "", "price every event also at this date (YYYY-MM-DD) for ref_cost_nanos; default: each model's first known price")
-	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "wall time between flushes of a busy partition")
+	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", cfg.MaxStaleness, "freshness target: a counted event reaches ClickHouse within this wall time (while ClickHouse keeps up); partitions flush as rarely as it allows")
+	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "if set, wall time between flushes at most (0: adapt to --max-staleness)")
 	fs.DurationVar(&cfg.IdleFlush, "idle-flush", cfg.IdleFlush, "wall time without new events after which a partition flushes its open windows")
 	fs.IntVar(&cfg.MaxDirty, "max-dirty", cfg.MaxDirty, "changed states per partition that force a flush (bounds memory)")
 	memMiB := fs.Int64("memory-limit-mib", cfg.MemoryLimit>>20, "soft Go heap limit in MiB (0: none; GOMEMLIMIT wins)")
@@ -58,6 +61,7 @@ flags:`)
 	rules := listFlag{}
 	fs.Var(&rules, "rules", "alert rules file (repeatable; env: ':'-separated): its runaway_task rules are evaluated here, in the stream")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (also: /debug/pprof/profile on --http)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -93,6 +97,16 @@ flags:`)
 	agg, err := aggregate.New(cfg, log)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	start := time.Now()
 	if stream != nil {

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +43,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	keep := fs.Bool("keep", false, "keep the bench database and topic")
 	fs.StringVar(&chCfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", chCfg.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
 	chSec, kSec := clickhouseSecurityFlags(fs, &chCfg), kafkaSecurityFlags(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the aggregator process to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -104,8 +108,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer conn.Close()
-	cmd := exec.CommandContext(ctx, self, "aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
-		"--clickhouse", chCfg.Addr, "--database", run, "--log-level", "warn")
+	httpAddr, err := freeLocalAddr()
+	if err != nil {
+		return err
+	}
+	aggArgs := []string{"aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
+		"--clickhouse", chCfg.Addr, "--database", run, "--log-level", "warn", "--http", httpAddr}
+	if *cpuProfile != "" {
+		aggArgs = append(aggArgs, "--cpuprofile", *cpuProfile)
+	}
+	cmd := exec.CommandContext(ctx, self, aggArgs...)
 	cmd.Env = append(os.Environ(), childEnv(&kcfg, &chCfg)...)
 	cmd.Stderr = stderr
 	pipeStart := time.Now()
@@ -116,6 +128,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer peak.Stop()
 	waitErr := progress.WaitCaughtUp(ctx, conn, run, run, topic, ends, 30*time.Minute)
 	pipeSecs := time.Since(pipeStart).Seconds()
+	// Read before SIGTERM: the aggregator's own CPU time (not the broker's
+	// or ClickHouse's) and its figures while it still owns its partitions.
+	cpuSecs := procstat.CPUSeconds(cmd.Process.Pid)
+	figures, scrapeErr := scrapeSums(ctx, "http://"+httpAddr+"/metrics",
+		"jevons_aggregate_dedup_bytes", "jevons_aggregate_dedup_entries", "jevons_aggregate_rows_written_total")
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	exitErr := cmd.Wait()
 	if waitErr != nil {
@@ -140,11 +157,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic, topic + ".dlq"}})
 		done()
 	}
+	if scrapeErr != nil {
+		return scrapeErr
+	}
 	n := float64(truth.Messages)
 	out := map[string]any{
 		"events": truth.Messages, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs,
 		"ratio": (n / pipeSecs) / (n / rawSecs), "peak_rss_bytes": rss, "rollup_rows": rows,
+		"cpu_s_per_million": cpuSecs / n * 1e6, "rows_per_event": figures["jevons_aggregate_rows_written_total"] / n,
 		"exact": len(rep.Mismatches) == 0,
+	}
+	// The duplicate set's bytes are its tables' allocated sizes (flat
+	// arrays: what the heap holds for it, exactly), per entry held.
+	if e := figures["jevons_aggregate_dedup_entries"]; e > 0 {
+		out["dedup_bytes_per_event"] = figures["jevons_aggregate_dedup_bytes"] / e
 	}
 	if len(rep.Mismatches) > 0 {
 		out["mismatches"] = rep.Mismatches
@@ -177,4 +203,49 @@ func rawConsume(ctx context.Context, sec *secure.Kafka, brokers []string, topic,
 		}
 	}
 	return nil
+}
+
+// freeLocalAddr returns a loopback address with a port free right now.
+func freeLocalAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// scrapeSums reads a Prometheus text page and sums each named metric over
+// its label sets.
+func scrapeSums(ctx context.Context, url string, names ...string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read the aggregator's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read the aggregator's metrics: %w", err)
+	}
+	sums := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, name := range names {
+			rest, ok := strings.CutPrefix(line, name)
+			if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+				continue
+			}
+			f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+			if len(f) > 0 {
+				v, err := strconv.ParseFloat(f[0], 64)
+				if err == nil {
+					sums[name] += v
+				}
+			}
+		}
+	}
+	return sums, nil
 }

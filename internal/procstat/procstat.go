@@ -85,3 +85,34 @@ func VmHWM(pid int) int64 {
 	}
 	return 0
 }
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100
+// on every Linux architecture Go supports (the kernel scales to it).
+const clockTicks = 100
+
+// CPUSeconds returns the user plus system CPU time the process has used so
+// far, in seconds, from /proc/PID/stat (its own threads only, not its
+// children's), or -1 when it cannot be read.
+func CPUSeconds(pid int) float64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// fields are counted after its closing one.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return -1
+	}
+	f := bytes.Fields(data[i+1:])
+	// After the name: state is field 3, utime field 14, stime field 15.
+	if len(f) < 13 {
+		return -1
+	}
+	utime, err1 := strconv.ParseInt(string(f[11]), 10, 64)
+	stime, err2 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return float64(utime+stime) / clockTicks
+}

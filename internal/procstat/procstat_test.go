@@ -42,3 +42,23 @@ func TestAChildsPeakIsItsOwnNotItsParents(t *testing.T) {
 	}
 	_ = parent[len(parent)-1]
 }
+
+func TestCPUSecondsGrowsWithWorkDone(t *testing.T) {
+	before := CPUSeconds(os.Getpid())
+	if before < 0 {
+		t.Fatal("no CPU time read for this process")
+	}
+	x := uint64(1)
+	for start := time.Now(); time.Since(start) < 300*time.Millisecond; {
+		for range 1_000_000 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	after := CPUSeconds(os.Getpid())
+	if after <= before {
+		t.Fatalf("CPU time went from %v to %v s after busy work (%d)", before, after, x)
+	}
+	if CPUSeconds(-1) != -1 {
+		t.Fatal("a missing process did not read as -1")
+	}
+}
