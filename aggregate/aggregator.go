@@ -193,7 +193,7 @@ func (a *Aggregator) connect(ctx context.Context) (driver.Conn, error) {
 		if err != nil {
 			return err
 		}
-		if _, err := sink.Migrate(ctx, c, a.cfg.ClickHouse.Database, migs, a.log.Named("migrate")); err != nil {
+		if _, err := sink.MigrateCluster(ctx, c, a.cfg.ClickHouse.Database, a.cfg.ClickHouse.Cluster, migs, a.log.Named("migrate")); err != nil {
 			c.Close()
 			return err
 		}

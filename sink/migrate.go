@@ -98,11 +98,24 @@ type MigrateResult struct {
 }
 
 // Migrate creates the database and applies every migration not yet
+// recorded in schema_migrations, in order, on a single server. See
+// MigrateCluster.
+func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
+	return MigrateCluster(ctx, conn, database, "", migs, log)
+}
+
+// MigrateCluster creates the database and applies every migration not yet
 // recorded in schema_migrations, in order. Migrations that need a newer
 // server are skipped and logged each run, so they apply once the server is
 // upgraded. Statements are idempotent (IF NOT EXISTS, MODIFY), so a crash
 // between applying and recording is repaired by the next run.
-func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
+//
+// With a cluster name, every statement is rewritten by ClusterStatements
+// and runs ON CLUSTER (replicated storage, Distributed tables, views on
+// every node); schema_migrations itself is clustered the same way. Once
+// schema_migrations exists, a run that has nothing to apply runs no DDL, so
+// a restart does not wait for every node of the cluster.
+func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
 	var res MigrateResult
 	version, err := ServerVersion(ctx, conn)
 	if err != nil {
@@ -112,13 +125,25 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migr
 	if !identRE.MatchString(database) {
 		return res, fmt.Errorf("database %q is not a plain identifier", database)
 	}
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database); err != nil {
-		return res, fmt.Errorf("create database %s: %w", database, err)
+	if cluster != "" && !identRE.MatchString(cluster) {
+		return res, fmt.Errorf("cluster %q is not a plain identifier", cluster)
 	}
-	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+database+`.schema_migrations (
-		version UInt32, name String, checksum String, applied_at DateTime('UTC')
-	) ENGINE = ReplacingMergeTree() ORDER BY version`); err != nil {
-		return res, fmt.Errorf("create schema_migrations: %w", err)
+	exec := func(what, stmt string) error {
+		stmts := []string{stmt}
+		if cluster != "" {
+			if stmts, err = ClusterStatements(stmts, cluster); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		for i, s := range stmts {
+			if err := conn.Exec(ctx, strings.ReplaceAll(s, "${db}", database)); err != nil {
+				return fmt.Errorf("%s (statement %d of %d): %w", what, i+1, len(stmts), err)
+			}
+		}
+		return nil
+	}
+	if err := ensureMigrationsTable(ctx, conn, database, cluster, exec); err != nil {
+		return res, err
 	}
 	applied, err := appliedMigrations(ctx, conn, database)
 	if err != nil {
@@ -140,17 +165,42 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migr
 			continue
 		}
 		for i, stmt := range m.Statements {
-			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "${db}", database)); err != nil {
-				return res, fmt.Errorf("migration %s statement %d: %w", id, i+1, err)
+			if err := exec(fmt.Sprintf("migration %s statement %d", id, i+1), stmt); err != nil {
+				return res, err
 			}
 		}
 		if err := recordMigration(ctx, conn, database, m); err != nil {
 			return res, fmt.Errorf("record migration %s: %w", id, err)
 		}
-		log.Info("migration applied", zap.String("migration", id))
+		log.Info("migration applied", zap.String("migration", id), zap.String("cluster", cluster))
 		res.Applied = append(res.Applied, id)
 	}
 	return res, nil
+}
+
+const migrationsTable = `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (
+		version UInt32, name String, checksum String, applied_at DateTime('UTC')
+	) ENGINE = ReplacingMergeTree() ORDER BY version`
+
+func ensureMigrationsTable(ctx context.Context, conn driver.Conn, database, cluster string, exec func(what, stmt string) error) error {
+	if cluster != "" {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'", database).Scan(&n); err != nil {
+			return fmt.Errorf("look for schema_migrations: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database+" ON CLUSTER "+cluster); err != nil {
+			return fmt.Errorf("create database %s on cluster %s: %w", database, cluster, err)
+		}
+	} else if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database); err != nil {
+		return fmt.Errorf("create database %s: %w", database, err)
+	}
+	if err := exec("create schema_migrations", migrationsTable); err != nil {
+		return err
+	}
+	return nil
 }
 
 func appliedMigrations(ctx context.Context, conn driver.Conn, database string) (map[int]string, error) {

@@ -40,6 +40,7 @@ func clickhouseFlags(fs interface {
 	fs.StringVar(&cfg.Database, "database", envOr("JEVONS_DATABASE", cfg.Database), "ClickHouse database (env JEVONS_DATABASE)")
 	fs.StringVar(&cfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", cfg.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
 	fs.StringVar(&cfg.Password, "clickhouse-password", envOr("JEVONS_CLICKHOUSE_PASSWORD", cfg.Password), "ClickHouse password (env JEVONS_CLICKHOUSE_PASSWORD)")
+	clusterFlag(fs, cfg)
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,7 +65,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer conn.Close()
-	res, err := sink.Migrate(ctx, conn, cfg.Database, migs, log.Named("migrate"))
+	res, err := sink.MigrateCluster(ctx, conn, cfg.Database, cfg.Cluster, migs, log.Named("migrate"))
 	if err != nil {
 		return err
 	}
