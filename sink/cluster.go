@@ -11,10 +11,12 @@ import (
 // insert names, usage_rollup_local the replicated storage on each shard.
 const LocalSuffix = "_local"
 
-// ShardKeyColumn is the sharding key of every table that has it. Every
-// state key of the aggregator includes its source partition, so all rows
-// of one key land on one shard and FINAL on each shard stays exact.
-const ShardKeyColumn = "src_partition"
+// ShardKeyColumns are the sharding keys, in order of preference, of every
+// table that has one of them. Every state key of the aggregator includes
+// its source partition, so all rows of one key land on one shard and FINAL
+// on each shard stays exact; a partition's checkpoint lands on the shard
+// of its states, so a stopped shard stalls only its own partitions.
+var ShardKeyColumns = []string{"src_partition", "partition"}
 
 var (
 	createTableRE = regexp.MustCompile(`(?is)^CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?((?:\$\{db\}|\w+)\.)?(\w+)\s*\((.*)\)\s*ENGINE\s*=\s*(\w*)MergeTree\b(\s*\(([^)]*)\))?(.*)$`)
@@ -24,7 +26,6 @@ var (
 	alterRE       = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+((?:\$\{db\}|\w+)\.)?(\w+)\s+(.*)$`)
 	dropRE        = regexp.MustCompile(`(?is)^DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?((?:\$\{db\}|\w+)\.)?(\w+)\s*$`)
 	insertRE      = regexp.MustCompile(`(?is)^INSERT\s+INTO\s`)
-	columnNameRE  = regexp.MustCompile(`(?m)^\s*` + "`?" + `(\w+)` + "`?" + `\s+\w`)
 	orderByRE     = regexp.MustCompile(`(?is)\bORDER\s+BY\s+(\(\s*([^,)]+)|([^\s,()]+))`)
 	columnActRE   = regexp.MustCompile(`(?i)\b(ADD|DROP|MODIFY|RENAME|COMMENT|CLEAR)\s+COLUMN\b`)
 	codecRE       = regexp.MustCompile(`(?i)\s+CODEC\s*\(`)
@@ -37,8 +38,8 @@ var (
 //   - CREATE TABLE t (...) ENGINE = XMergeTree(args) becomes the storage
 //     table t_local ON CLUSTER with ReplicatedXMergeTree('/clickhouse/tables/{shard}/<db>/t_local',
 //     '{replica}', args), and t becomes a Distributed table over it, sharded
-//     by src_partition when the table has that column, else by
-//     cityHash64 of the first ORDER BY column (every row of one sorting
+//     by src_partition (or partition) when the table has that column, else
+//     by cityHash64 of the first ORDER BY column (every row of one sorting
 //     key, so of one ReplacingMergeTree key, lands on one shard).
 //   - CREATE VIEW gains ON CLUSTER; the view reads the Distributed tables,
 //     so it sums across shards.
@@ -122,12 +123,18 @@ func clusterStatement(s, cluster string) ([]string, error) {
 	return nil, fmt.Errorf("no cluster form for this statement: extend sink.ClusterStatements")
 }
 
-// shardKey picks src_partition when the table has it, else a hash of the
-// first sorting column.
+// shardKey picks the first of ShardKeyColumns the table has, else a hash
+// of the first sorting column.
 func shardKey(cols, rest string) (string, error) {
-	for _, m := range columnNameRE.FindAllStringSubmatch(cols, -1) {
-		if m[1] == ShardKeyColumn {
-			return ShardKeyColumn, nil
+	names := map[string]bool{}
+	for _, c := range splitTopLevel(cols) {
+		if f := strings.Fields(c); len(f) > 0 {
+			names[strings.Trim(f[0], "`\"")] = true
+		}
+	}
+	for _, c := range ShardKeyColumns {
+		if names[c] {
+			return c, nil
 		}
 	}
 	m := orderByRE.FindStringSubmatch(rest)
@@ -142,6 +149,26 @@ func shardKey(cols, rest string) (string, error) {
 		return "", fmt.Errorf("no sorting column to shard by")
 	}
 	return "cityHash64(" + first + ")", nil
+}
+
+// splitTopLevel splits a column list at the commas outside parentheses.
+func splitTopLevel(s string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch r {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, s[start:i])
+				start = i + 1
+			}
+		}
+	}
+	return append(out, s[start:])
 }
 
 // stripCodecs drops CODEC(...) clauses, nested parentheses included.
@@ -173,4 +200,30 @@ func firstWords(s string) string {
 		f = f[:4]
 	}
 	return strings.Join(f, " ")
+}
+
+// MigrationSQL returns every statement that migrating an empty database
+// runs, on one server or ON CLUSTER, with the database named: what
+// `jevons migrate --print` shows and the chDB check parses. It ignores
+// min-version headers (the server is not known).
+func MigrationSQL(database, cluster string, migs []Migration) ([]string, error) {
+	create := "CREATE DATABASE IF NOT EXISTS " + database
+	if cluster != "" {
+		create += " ON CLUSTER " + cluster
+	}
+	out := []string{create}
+	all := append([]Migration{{Name: "schema_migrations", Statements: []string{migrationsTable}}}, migs...)
+	for _, m := range all {
+		stmts := m.Statements
+		if cluster != "" {
+			var err error
+			if stmts, err = ClusterStatements(stmts, cluster); err != nil {
+				return nil, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+			}
+		}
+		for _, s := range stmts {
+			out = append(out, strings.ReplaceAll(s, "${db}", database))
+		}
+	}
+	return out, nil
 }

@@ -48,6 +48,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg := sink.DefaultConfig()
 	clickhouseFlags(fs, &cfg)
 	level := fs.String("log-level", envOr("JEVONS_LOG_LEVEL", "info"), "log level (env JEVONS_LOG_LEVEL)")
+	printSQL := fs.Bool("print", false, "print every statement that migrating an empty database runs (with --cluster, the clustered form) and connect to nothing")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -59,6 +60,16 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	migs, err := sink.LoadMigrations(schemas.ClickHouse, "clickhouse")
 	if err != nil {
 		return err
+	}
+	if *printSQL {
+		stmts, err := sink.MigrationSQL(cfg.Database, cfg.Cluster, migs)
+		if err != nil {
+			return err
+		}
+		for _, s := range stmts {
+			fmt.Fprintf(stdout, "%s;\n\n", s)
+		}
+		return nil
 	}
 	conn, err := sink.Open(ctx, cfg)
 	if err != nil {
