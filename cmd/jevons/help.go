@@ -14,7 +14,7 @@ var examples = map[string][]string{
 		"jevons aggregate --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --http :9464",
 		"JEVONS_BROKERS=kafka:9092 jevons aggregate --config aggregate.yaml",
 	},
-	"demo":    {"jevons demo --clickhouse 127.0.0.1:9000", "jevons demo --brokers 127.0.0.1:9092 --dir /tmp/jevons-demo", "jevons demo --down"},
+	"demo": {"jevons demo --clickhouse 127.0.0.1:9000", "jevons demo --brokers 127.0.0.1:9092 --dir /tmp/jevons-demo", "jevons demo --down"},
 	"migrate": {
 		"jevons migrate --clickhouse 127.0.0.1:9000 --database jevons",
 		"jevons migrate --clickhouse ch-0:9000,ch-1:9000 --cluster jevons",
