@@ -28,7 +28,6 @@ var (
 	insertRE      = regexp.MustCompile(`(?is)^INSERT\s+INTO\s`)
 	orderByRE     = regexp.MustCompile(`(?is)\bORDER\s+BY\s+(\(\s*([^,)]+)|([^\s,()]+))`)
 	columnActRE   = regexp.MustCompile(`(?i)\b(ADD|DROP|MODIFY|RENAME|COMMENT|CLEAR)\s+COLUMN\b`)
-	codecRE       = regexp.MustCompile(`(?i)\s+CODEC\s*\(`)
 )
 
 // ClusterStatements rewrites one migration's statements for a ClickHouse
@@ -43,8 +42,11 @@ var (
 //     key, so of one ReplacingMergeTree key, lands on one shard).
 //   - CREATE VIEW gains ON CLUSTER; the view reads the Distributed tables,
 //     so it sums across shards.
-//   - ALTER TABLE t alters t_local ON CLUSTER; a column change is made on
-//     the Distributed t as well (without CODEC, which only storage has).
+//   - ALTER TABLE t alters t_local ON CLUSTER; after a column change the
+//     Distributed t is dropped and created again over the new storage (18.16
+//     refuses ALTER ON CLUSTER of a Distributed table over replicated
+//     shards; it holds no data, inserts being synchronous). Its sharding
+//     key is the one of t's CREATE TABLE in an earlier statement.
 //   - DROP TABLE/VIEW gains ON CLUSTER; DROP TABLE drops t_local too.
 //   - INSERT INTO t is kept: it goes through the Distributed table.
 //
@@ -52,12 +54,48 @@ var (
 // family included, is an error naming the statement: a migration must not
 // half-apply on a cluster.
 func ClusterStatements(stmts []string, cluster string) ([]string, error) {
+	c, err := newClusterer(cluster)
+	if err != nil {
+		return nil, err
+	}
+	return c.statements(stmts)
+}
+
+// ClusterMigrations rewrites every migration with ClusterStatements, in
+// order, so that a later migration's ALTER finds the sharding key of a
+// table an earlier one created. Versions, names and checksums stay the
+// files' own.
+func ClusterMigrations(migs []Migration, cluster string) ([]Migration, error) {
+	c, err := newClusterer(cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Migration, len(migs))
+	for i, m := range migs {
+		out[i] = m
+		if out[i].Statements, err = c.statements(m.Statements); err != nil {
+			return nil, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
+		}
+	}
+	return out, nil
+}
+
+type clusterer struct {
+	cluster string
+	keys    map[string]string // table -> sharding key of its Distributed table
+}
+
+func newClusterer(cluster string) (*clusterer, error) {
 	if !identRE.MatchString(cluster) {
 		return nil, fmt.Errorf("cluster %q is not a plain identifier", cluster)
 	}
+	return &clusterer{cluster: cluster, keys: map[string]string{}}, nil
+}
+
+func (c *clusterer) statements(stmts []string) ([]string, error) {
 	var out []string
 	for i, s := range stmts {
-		got, err := clusterStatement(strings.TrimSpace(s), cluster)
+		got, err := c.statement(strings.TrimSpace(s))
 		if err != nil {
 			return nil, fmt.Errorf("statement %d (%s): %w", i+1, firstWords(s), err)
 		}
@@ -66,7 +104,13 @@ func ClusterStatements(stmts []string, cluster string) ([]string, error) {
 	return out, nil
 }
 
-func clusterStatement(s, cluster string) ([]string, error) {
+func (c *clusterer) distributed(db, name string) string {
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s ON CLUSTER %s AS %s%s%s ENGINE = Distributed(%s, %s, %s%s, %s)",
+		db, name, c.cluster, db, name, LocalSuffix, c.cluster, strings.TrimSuffix(db, "."), name, LocalSuffix, c.keys[name])
+}
+
+func (c *clusterer) statement(s string) ([]string, error) {
+	cluster := c.cluster
 	on := " ON CLUSTER " + cluster
 	if m := createTableRE.FindStringSubmatch(s); m != nil {
 		ifne, db, name, cols, kind, args, rest := m[1], m[2], m[3], m[4], m[5], strings.TrimSpace(m[7]), m[8]
@@ -88,9 +132,8 @@ func clusterStatement(s, cluster string) ([]string, error) {
 		}
 		storage := fmt.Sprintf("CREATE TABLE %s%s%s%s (%s) ENGINE = Replicated%sMergeTree(%s)%s",
 			ifne, db, local, on, cols, kind, engineArgs, rest)
-		dist := fmt.Sprintf("CREATE TABLE %s%s%s%s AS %s%s ENGINE = Distributed(%s, %s, %s, %s)",
-			ifne, db, name, on, db, local, cluster, strings.TrimSuffix(db, "."), local, key)
-		return []string{storage, dist}, nil
+		c.keys[name] = key
+		return []string{storage, c.distributed(db, name)}, nil
 	}
 	if m := createOtherRE.FindStringSubmatch(s); m != nil {
 		return nil, fmt.Errorf("engine %s of table %s cannot be clustered: use a MergeTree-family engine", m[4], m[3])
@@ -105,7 +148,10 @@ func clusterStatement(s, cluster string) ([]string, error) {
 		db, name, rest := m[1], m[2], m[3]
 		out := []string{fmt.Sprintf("ALTER TABLE %s%s%s%s %s", db, name, LocalSuffix, on, rest)}
 		if columnActRE.MatchString(rest) {
-			out = append(out, fmt.Sprintf("ALTER TABLE %s%s%s %s", db, name, on, stripCodecs(rest)))
+			if _, ok := c.keys[name]; !ok {
+				return nil, fmt.Errorf("table %s: no earlier CREATE TABLE gives its sharding key", name)
+			}
+			out = append(out, fmt.Sprintf("DROP TABLE IF EXISTS %s%s%s", db, name, on), c.distributed(db, name))
 		}
 		return out, nil
 	}
@@ -114,6 +160,7 @@ func clusterStatement(s, cluster string) ([]string, error) {
 		out := []string{fmt.Sprintf("DROP %s %s%s%s%s", kind, ifex, db, name, on)}
 		if kind == "TABLE" {
 			out = append(out, fmt.Sprintf("DROP TABLE IF EXISTS %s%s%s%s", db, name, LocalSuffix, on))
+			delete(c.keys, name)
 		}
 		return out, nil
 	}
@@ -171,29 +218,6 @@ func splitTopLevel(s string) []string {
 	return append(out, s[start:])
 }
 
-// stripCodecs drops CODEC(...) clauses, nested parentheses included.
-func stripCodecs(s string) string {
-	for {
-		loc := codecRE.FindStringIndex(s)
-		if loc == nil {
-			return s
-		}
-		depth, end := 0, len(s)
-		for i := loc[1] - 1; i < len(s); i++ {
-			if s[i] == '(' {
-				depth++
-			} else if s[i] == ')' {
-				depth--
-				if depth == 0 {
-					end = i + 1
-					break
-				}
-			}
-		}
-		s = s[:loc[0]] + s[end:]
-	}
-}
-
 func firstWords(s string) string {
 	f := strings.Fields(s)
 	if len(f) > 4 {
@@ -213,15 +237,14 @@ func MigrationSQL(database, cluster string, migs []Migration) ([]string, error) 
 	}
 	out := []string{create}
 	all := append([]Migration{{Name: "schema_migrations", Statements: []string{migrationsTable}}}, migs...)
-	for _, m := range all {
-		stmts := m.Statements
-		if cluster != "" {
-			var err error
-			if stmts, err = ClusterStatements(stmts, cluster); err != nil {
-				return nil, fmt.Errorf("migration %04d_%s: %w", m.Version, m.Name, err)
-			}
+	if cluster != "" {
+		var err error
+		if all, err = ClusterMigrations(all, cluster); err != nil {
+			return nil, err
 		}
-		for _, s := range stmts {
+	}
+	for _, m := range all {
+		for _, s := range m.Statements {
 			out = append(out, strings.ReplaceAll(s, "${db}", database))
 		}
 	}

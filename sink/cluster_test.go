@@ -16,12 +16,12 @@ func TestEveryMigrationHasAClusterForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range migs {
-		got, err := ClusterStatements(m.Statements, "jevons")
-		if err != nil {
-			t.Fatalf("migration %04d_%s: %v", m.Version, m.Name, err)
-		}
-		for _, s := range got {
+	clustered, err := ClusterMigrations(migs, "jevons")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range clustered {
+		for _, s := range m.Statements {
 			if !strings.Contains(s, " ON CLUSTER jevons") && !strings.HasPrefix(s, "INSERT") {
 				t.Errorf("migration %04d_%s: statement without ON CLUSTER: %.80s", m.Version, m.Name, s)
 			}
@@ -34,9 +34,10 @@ func TestEveryMigrationHasAClusterForm(t *testing.T) {
 
 func TestClusterStatements(t *testing.T) {
 	tests := []struct {
-		name string
-		in   string
-		want []string // substrings of each output statement, in order
+		name   string
+		before string // an earlier CREATE TABLE, whose output is not checked
+		in     string
+		want   []string // substrings of each output statement, in order
 	}{
 		{
 			name: "a state table is replicated per shard and sharded by src_partition",
@@ -76,19 +77,23 @@ ORDER BY (window_start, src_partition)`,
 			want: []string{"CREATE VIEW IF NOT EXISTS ${db}.usage ON CLUSTER c AS\nSELECT tenant, sum(requests) AS requests FROM ${db}.usage_rollup FINAL GROUP BY tenant"},
 		},
 		{
-			name: "a new column is added to the storage and to the Distributed table",
-			in:   "ALTER TABLE ${db}.usage_rollup ADD COLUMN IF NOT EXISTS region String DEFAULT '' CODEC(ZSTD(3))",
+			name:   "a new column is added to the storage, and the Distributed table is made again over it",
+			before: "CREATE TABLE IF NOT EXISTS ${db}.usage_rollup (src_partition UInt32) ENGINE = ReplacingMergeTree ORDER BY src_partition",
+			in:     "ALTER TABLE ${db}.usage_rollup ADD COLUMN region String DEFAULT '' CODEC(ZSTD(3))",
 			want: []string{
-				"ALTER TABLE ${db}.usage_rollup_local ON CLUSTER c ADD COLUMN IF NOT EXISTS region String DEFAULT '' CODEC(ZSTD(3))",
-				"ALTER TABLE ${db}.usage_rollup ON CLUSTER c ADD COLUMN IF NOT EXISTS region String DEFAULT ''",
+				"ALTER TABLE ${db}.usage_rollup_local ON CLUSTER c ADD COLUMN region String DEFAULT '' CODEC(ZSTD(3))",
+				"DROP TABLE IF EXISTS ${db}.usage_rollup ON CLUSTER c",
+				"CREATE TABLE IF NOT EXISTS ${db}.usage_rollup ON CLUSTER c AS ${db}.usage_rollup_local ENGINE = Distributed(c, ${db}, usage_rollup_local, src_partition)",
 			},
 		},
 		{
-			name: "codecs change only the storage's column types",
-			in:   "ALTER TABLE ${db}.task_rollup\n    MODIFY COLUMN requests UInt64 CODEC(T64, LZ4),\n    MODIFY COLUMN version UInt64 CODEC(Delta(8), LZ4)",
+			name:   "codecs change the storage; the Distributed table keeps its sharding key",
+			before: "CREATE TABLE ${db}.task_log (tenant String, requests UInt64) ENGINE = MergeTree ORDER BY tenant",
+			in:     "ALTER TABLE ${db}.task_log\n    MODIFY COLUMN requests UInt64 CODEC(T64, LZ4)",
 			want: []string{
-				"ALTER TABLE ${db}.task_rollup_local ON CLUSTER c MODIFY COLUMN requests UInt64 CODEC(T64, LZ4),\n    MODIFY COLUMN version UInt64 CODEC(Delta(8), LZ4)",
-				"ALTER TABLE ${db}.task_rollup ON CLUSTER c MODIFY COLUMN requests UInt64,\n    MODIFY COLUMN version UInt64",
+				"ALTER TABLE ${db}.task_log_local ON CLUSTER c MODIFY COLUMN requests UInt64 CODEC(T64, LZ4)",
+				"DROP TABLE IF EXISTS ${db}.task_log ON CLUSTER c",
+				"Distributed(c, ${db}, task_log_local, cityHash64(tenant))",
 			},
 		},
 		{
@@ -114,9 +119,16 @@ ORDER BY (window_start, src_partition)`,
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ClusterStatements([]string{tt.in}, "c")
+			in := []string{tt.in}
+			if tt.before != "" {
+				in = []string{tt.before, tt.in}
+			}
+			got, err := ClusterStatements(in, "c")
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tt.before != "" {
+				got = got[2:]
 			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d statements, want %d:\n%s", len(got), len(tt.want), strings.Join(got, "\n---\n"))
@@ -139,6 +151,7 @@ func TestClusterStatementsRefuseWhatTheyCannotCluster(t *testing.T) {
 		{"an already replicated table", "CREATE TABLE ${db}.t (a UInt8) ENGINE = ReplicatedMergeTree('/p', 'r') ORDER BY a", "already replicated"},
 		{"a table without a database", "CREATE TABLE t (a UInt8) ENGINE = MergeTree ORDER BY a", "name its database"},
 		{"a table without a sorting key to shard by", "CREATE TABLE ${db}.t (a UInt8) ENGINE = MergeTree ORDER BY tuple()", "no sorting column"},
+		{"a column change of a table no migration created", "ALTER TABLE ${db}.t ADD COLUMN b UInt8", "no earlier CREATE TABLE gives its sharding key"},
 		{"a rename", "RENAME TABLE ${db}.a TO ${db}.b", "statement 1 (RENAME TABLE ${db}.a TO): no cluster form"},
 	}
 	for _, tt := range tests {

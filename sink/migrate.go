@@ -128,28 +128,20 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 	if cluster != "" && !identRE.MatchString(cluster) {
 		return res, fmt.Errorf("cluster %q is not a plain identifier", cluster)
 	}
-	exec := func(what, stmt string) error {
-		stmts := []string{stmt}
-		if cluster != "" {
-			if stmts, err = ClusterStatements(stmts, cluster); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
+	ddl := migs
+	if cluster != "" {
+		if ddl, err = ClusterMigrations(migs, cluster); err != nil {
+			return res, err
 		}
-		for i, s := range stmts {
-			if err := conn.Exec(ctx, strings.ReplaceAll(s, "${db}", database)); err != nil {
-				return fmt.Errorf("%s (statement %d of %d): %w", what, i+1, len(stmts), err)
-			}
-		}
-		return nil
 	}
-	if err := ensureMigrationsTable(ctx, conn, database, cluster, exec); err != nil {
+	if err := ensureMigrationsTable(ctx, conn, database, cluster); err != nil {
 		return res, err
 	}
 	applied, err := appliedMigrations(ctx, conn, database)
 	if err != nil {
 		return res, err
 	}
-	for _, m := range migs {
+	for mi, m := range migs {
 		id := fmt.Sprintf("%04d_%s", m.Version, m.Name)
 		if sum, ok := applied[m.Version]; ok {
 			if sum != m.Checksum {
@@ -164,9 +156,9 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 			res.Skipped = append(res.Skipped, reason)
 			continue
 		}
-		for i, stmt := range m.Statements {
-			if err := exec(fmt.Sprintf("migration %s statement %d", id, i+1), stmt); err != nil {
-				return res, err
+		for i, stmt := range ddl[mi].Statements {
+			if err := conn.Exec(ctx, strings.ReplaceAll(stmt, "${db}", database)); err != nil {
+				return res, fmt.Errorf("migration %s statement %d of %d: %w", id, i+1, len(ddl[mi].Statements), err)
 			}
 		}
 		if err := recordMigration(ctx, conn, database, m); err != nil {
@@ -182,7 +174,7 @@ const migrationsTable = `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (
 		version UInt32, name String, checksum String, applied_at DateTime('UTC')
 	) ENGINE = ReplacingMergeTree() ORDER BY version`
 
-func ensureMigrationsTable(ctx context.Context, conn driver.Conn, database, cluster string, exec func(what, stmt string) error) error {
+func ensureMigrationsTable(ctx context.Context, conn driver.Conn, database, cluster string) error {
 	if cluster != "" {
 		var n uint64
 		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'", database).Scan(&n); err != nil {
@@ -197,8 +189,17 @@ func ensureMigrationsTable(ctx context.Context, conn driver.Conn, database, clus
 	} else if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database); err != nil {
 		return fmt.Errorf("create database %s: %w", database, err)
 	}
-	if err := exec("create schema_migrations", migrationsTable); err != nil {
-		return err
+	stmts := []string{migrationsTable}
+	if cluster != "" {
+		var err error
+		if stmts, err = ClusterStatements(stmts, cluster); err != nil {
+			return err
+		}
+	}
+	for _, s := range stmts {
+		if err := conn.Exec(ctx, strings.ReplaceAll(s, "${db}", database)); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
 	}
 	return nil
 }
