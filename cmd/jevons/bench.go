@@ -20,6 +20,7 @@ import (
 	"github.com/jevonsdev/jevons/internal/progress"
 	"github.com/jevonsdev/jevons/internal/verify"
 	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/schemas"
 	"github.com/jevonsdev/jevons/sink"
 )
 
@@ -36,9 +37,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&chCfg.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", chCfg.Addr), "ClickHouse native-protocol address")
 	events := fs.Int("events", 1_000_000, "events to load and consume")
 	partitions := fs.Int("partitions", 12, "partitions of the fresh topic")
+	aggregators := fs.Int("aggregators", 1, "aggregator processes in one consumer group (at most --partitions)")
+	clusterFlag(fs, &chCfg)
 	keep := fs.Bool("keep", false, "keep the bench database and topic")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *aggregators < 1 || *aggregators > *partitions {
+		return fmt.Errorf("--aggregators %d: want 1 to --partitions (%d)", *aggregators, *partitions)
 	}
 	log, err := newLogger("warn", stderr)
 	if err != nil {
@@ -79,38 +85,64 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rawSecs := time.Since(rawStart).Seconds()
 
-	// (b) The aggregator, as its own process, until every rollup is in ClickHouse.
-	fmt.Fprintln(stderr, "bench: aggregator")
+	// (b) The aggregators, as their own processes in one group, until every
+	// rollup is in ClickHouse. The schema is made first, once: several
+	// processes must not race to create it on a cluster.
+	fmt.Fprintf(stderr, "bench: %d aggregator(s)\n", *aggregators)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	chCfg.Database = run
 	conn, err := sink.Open(ctx, chCfg)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	cmd := exec.CommandContext(ctx, self, "aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
-		"--clickhouse", chCfg.Addr, "--database", run, "--log-level", "warn")
-	cmd.Stderr = stderr
-	pipeStart := time.Now()
-	if err := cmd.Start(); err != nil {
+	migs, err := sink.LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err != nil {
 		return err
 	}
-	peak := procstat.WatchPeakRSS(cmd.Process.Pid, 100*time.Millisecond)
-	defer peak.Stop()
+	if _, err := sink.MigrateCluster(ctx, conn, run, chCfg.Cluster, migs, log); err != nil {
+		return err
+	}
+	var cmds []*exec.Cmd
+	var peaks []*procstat.PeakRSS
+	pipeStart := time.Now()
+	for range *aggregators {
+		cmd := exec.CommandContext(ctx, self, "aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
+			"--clickhouse", chCfg.Addr, "--cluster", chCfg.Cluster, "--database", run, "--log-level", "warn")
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		cmds = append(cmds, cmd)
+		peak := procstat.WatchPeakRSS(cmd.Process.Pid, 100*time.Millisecond)
+		defer peak.Stop()
+		peaks = append(peaks, peak)
+	}
 	waitErr := progress.WaitCaughtUp(ctx, conn, run, run, topic, ends, 30*time.Minute)
 	pipeSecs := time.Since(pipeStart).Seconds()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	exitErr := cmd.Wait()
+	for _, cmd := range cmds {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+	}
+	var exitErr error
+	for _, cmd := range cmds {
+		if err := cmd.Wait(); err != nil && exitErr == nil {
+			exitErr = err
+		}
+	}
 	if waitErr != nil {
 		return waitErr
 	}
 	if exitErr != nil {
 		return fmt.Errorf("aggregator exit: %w", exitErr)
 	}
-	peak.Stop()
-	rss := peak.Bytes() // the aggregator's own VmHWM, not wait4's rusage (see internal/procstat)
+	var rss int64 // the largest aggregator's own VmHWM, not wait4's rusage (see internal/procstat)
+	for _, p := range peaks {
+		p.Stop()
+		rss = max(rss, p.Bytes())
+	}
 	var rows uint64
 	if err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+run+".usage_rollup) + (SELECT count() FROM "+run+".task_rollup)").Scan(&rows); err != nil {
 		return err
@@ -120,12 +152,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if !*keep {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+run)
+		drop := "DROP DATABASE IF EXISTS " + run
+		if chCfg.Cluster != "" {
+			drop += " ON CLUSTER " + chCfg.Cluster
+		}
+		_ = conn.Exec(ctx, drop)
 		_, _ = (&kafka.Client{Addr: kafka.TCP(bl...)}).DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic, topic + ".dlq"}})
 	}
 	n := float64(truth.Messages)
 	out := map[string]any{
-		"events": truth.Messages, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs,
+		"events": truth.Messages, "aggregators": *aggregators, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs,
 		"ratio": (n / pipeSecs) / (n / rawSecs), "peak_rss_bytes": rss, "rollup_rows": rows,
 		"exact": len(rep.Mismatches) == 0,
 	}
