@@ -50,7 +50,8 @@ func TestMain(m *testing.M) {
 
 // env is one test's topic, group and clustered database.
 type env struct {
-	t                *testing.T
+	t                *testing.T // the running (sub)test, for failures
+	root             *testing.T // the test that owns the processes, for cleanups
 	c                itest.ClusterServices
 	topic, group, db string
 	conn             driver.Conn
@@ -59,7 +60,7 @@ type env struct {
 
 func newEnv(t *testing.T, partitions int) *env {
 	t.Helper()
-	e := &env{t: t, c: itest.Cluster(t), logs: t.TempDir()}
+	e := &env{t: t, root: t, c: itest.Cluster(t), logs: t.TempDir()}
 	name := fmt.Sprintf("ct_%s_%d", strings.ToLower(strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())), time.Now().UnixNano()%1e9)
 	e.topic, e.group, e.db = "jevons."+name, name, name
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -167,18 +168,20 @@ func (e *env) start(extra ...string) *aggregator {
 	if err := a.cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() {
+	// The test that owns the environment ends the process: an aggregator
+	// started in one subtest runs on through the next.
+	e.root.Cleanup(func() {
 		if a.cmd.ProcessState == nil {
 			_ = a.cmd.Process.Kill()
 			_ = a.cmd.Wait()
 		}
 		logf.Close()
-		if e.t.Failed() {
+		if e.root.Failed() {
 			out, _ := os.ReadFile(a.log)
 			if len(out) > 1500 {
 				out = out[len(out)-1500:]
 			}
-			e.t.Logf("aggregator log %s (tail):\n%s", a.log, out)
+			e.root.Logf("aggregator log %s (tail):\n%s", a.log, out)
 		}
 	})
 	return a
