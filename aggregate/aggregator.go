@@ -119,9 +119,15 @@ func (a *Aggregator) Run(ctx context.Context) (err error) {
 		return err
 	}
 	a.checkTimestamps(ctx)
+	// One attempt per write: writeDeadLetters retries, reading the DLQ back
+	// first. The writer's own retries re-sent a chunk whose first send had
+	// landed: with a follower frozen, an acks=all write waits until the
+	// leader drops it from the ISR (replica.lag.time.max.ms, 30 s by
+	// default), so a shorter timeout gave up on a write that was committed
+	// later, and the retry wrote it again. The timeout outlasts that wait.
 	a.dlq = &kafka.Writer{
 		Addr: kafka.TCP(a.cfg.Brokers...), Topic: a.cfg.DLQTopic, Balancer: kafka.BalancerFunc(bySourcePartition),
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 5,
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 1, WriteTimeout: dlqWriteTimeout,
 		Transport: a.sec.Transport(10 * time.Second), // fresh metadata: the DLQ may be new
 	}
 	defer a.dlq.Close()
@@ -171,7 +177,7 @@ func (a *Aggregator) connect(ctx context.Context) (driver.Conn, error) {
 		if err != nil {
 			return err
 		}
-		if _, err := sink.Migrate(ctx, c, a.cfg.ClickHouse.Database, migs, a.log.Named("migrate")); err != nil {
+		if _, err := sink.MigrateCluster(ctx, c, a.cfg.ClickHouse.Database, a.cfg.ClickHouse.Cluster, migs, a.log.Named("migrate")); err != nil {
 			c.Close()
 			return err
 		}

@@ -60,6 +60,11 @@ func size(m *kafka.Message) int {
 	return n
 }
 
+// dlqWriteTimeout bounds one dead-letter write; it outlasts a broker's
+// replica.lag.time.max.ms (30 s by default), the longest an acks=all write
+// waits for a frozen follower before the leader drops it from the ISR.
+const dlqWriteTimeout = 45 * time.Second
+
 // srcOffset reads a dead letter's source offset header.
 func srcOffset(m *kafka.Message) int64 {
 	for _, h := range m.Headers {
@@ -92,7 +97,7 @@ func (a *Aggregator) writeDeadLetters(ctx context.Context, src int, msgs []kafka
 				bytes += size(&msgs[n])
 				n++
 			}
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			wctx, cancel := context.WithTimeout(ctx, dlqWriteTimeout+15*time.Second)
 			err := a.dlq.WriteMessages(wctx, msgs[:n]...)
 			cancel()
 			if err != nil {

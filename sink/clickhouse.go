@@ -16,12 +16,16 @@ import (
 
 // Config says how to reach ClickHouse over the native protocol.
 type Config struct {
-	Addr        string        // host:port of the native protocol, e.g. 127.0.0.1:9000
+	Addr        string        // host:port of the native protocol, e.g. 127.0.0.1:9000; a comma list fails over in order
 	Database    string        // the Jevons database, default "jevons"
 	Username    string        // default "default"
 	Password    secure.Secret // default empty
 	TLS         secure.TLS    // the native protocol over TLS (the server's tcp_port_secure)
 	DialTimeout time.Duration // default 5s
+	// Cluster, when set, is the ClickHouse cluster (remote_servers) the
+	// schema is created on: migrations run ON CLUSTER with replicated
+	// storage and Distributed tables, and every session uses ClusterSettings.
+	Cluster string
 }
 
 // DefaultConfig returns the local defaults.
@@ -43,6 +47,9 @@ func (c Config) Validate() error {
 	if err := c.TLS.Validate("clickhouse"); err != nil {
 		errs = append(errs, strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
+	if c.Cluster != "" && !identRE.MatchString(c.Cluster) {
+		errs = append(errs, fmt.Sprintf("cluster %q is not a plain identifier ([A-Za-z_][A-Za-z0-9_]*)", c.Cluster))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("clickhouse config: %s", strings.Join(errs, "; "))
 	}
@@ -62,21 +69,73 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{cfg.Addr},
+	opts := &clickhouse.Options{
+		Addr:        strings.Split(cfg.Addr, ","),
 		Auth:        clickhouse.Auth{Database: "default", Username: cfg.Username, Password: cfg.Password.Reveal()},
 		TLS:         tlsCfg,
 		DialTimeout: cfg.DialTimeout,
 		ReadTimeout: 5 * time.Minute,
-	})
+	}
+	if cfg.Cluster != "" {
+		opts.Settings = ClusterSettings(false)
+	}
+	conn, err := open(ctx, opts)
+	if err != nil || cfg.Cluster == "" {
+		return conn, err
+	}
+	// Servers before 19.x take only numeric settings from a client; newer
+	// ones also take the string settings, set in the user's profile on old
+	// ones (deploy/local/cluster does).
+	if v, err := conn.ServerVersion(); err == nil && v.Revision > stringSettingsRevision {
+		_ = conn.Close()
+		opts.Settings = ClusterSettings(true)
+		return open(ctx, opts)
+	}
+	return conn, nil
+}
+
+// stringSettingsRevision is the last protocol revision that sends settings
+// as numbers (DBMS_MIN_REVISION_WITH_SETTINGS_SERIALIZED_AS_STRINGS).
+const stringSettingsRevision = 54429
+
+func open(ctx context.Context, opts *clickhouse.Options) (driver.Conn, error) {
+	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("open clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
 	}
 	if err := conn.Ping(ctx); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("ping clickhouse %s: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("ping clickhouse %s: %w", strings.Join(opts.Addr, ","), err)
 	}
 	return conn, nil
+}
+
+// ClusterSettings are the session settings of every connection to a
+// cluster, for read-your-writes through Distributed tables:
+//   - insert_distributed_sync: an insert returns once every shard has its
+//     rows (the default queues them on the receiving node and sends them
+//     later, so a checkpoint could be read before its states exist);
+//   - load_balancing in_order: reads and writes prefer the same live replica
+//     of each shard, and fallback_to_stale_replicas_for_distributed_queries
+//     off refuses a replica that lags more than
+//     max_replica_delay_for_distributed_queries seconds;
+//   - distributed_product_mode local: an IN subquery over a Distributed
+//     table reads each shard's own rows, exact because every key of the
+//     aggregator lives on one shard (sharded by src_partition).
+//
+// The two string settings go only to servers that take them from a client
+// (withStrings); older servers need them in the user's profile.
+func ClusterSettings(withStrings bool) clickhouse.Settings {
+	s := clickhouse.Settings{
+		"insert_distributed_sync":                            1,
+		"fallback_to_stale_replicas_for_distributed_queries": 0,
+		"max_replica_delay_for_distributed_queries":          10,
+	}
+	if withStrings {
+		s["load_balancing"] = "in_order"
+		s["distributed_product_mode"] = "local"
+	}
+	return s
 }
 
 // ServerVersion returns the server's version as numbers, e.g. [18 16 1].

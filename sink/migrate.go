@@ -100,12 +100,25 @@ type MigrateResult struct {
 }
 
 // Migrate creates the database and applies every migration not yet
+// recorded in schema_migrations, in order, on a single server. See
+// MigrateCluster.
+func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
+	return MigrateCluster(ctx, conn, database, "", migs, log)
+}
+
+// MigrateCluster creates the database and applies every migration not yet
 // recorded in schema_migrations, in order. Migrations that need a newer
 // server are skipped and logged each run, so they apply once the server is
 // upgraded. Statements are idempotent (IF NOT EXISTS, MODIFY; ADD COLUMN IF
 // NOT EXISTS, one column per statement, also on servers that lack it), so a
 // crash between applying and recording is repaired by the next run.
-func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
+//
+// With a cluster name, every statement is rewritten by ClusterStatements
+// and runs ON CLUSTER (replicated storage, Distributed tables, views on
+// every node); schema_migrations itself is clustered the same way. Once
+// schema_migrations exists, a run that has nothing to apply runs no DDL, so
+// a restart does not wait for every node of the cluster.
+func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster string, migs []Migration, log *zap.Logger) (MigrateResult, error) {
 	var res MigrateResult
 	version, err := ServerVersion(ctx, conn)
 	if err != nil {
@@ -115,19 +128,23 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migr
 	if !identRE.MatchString(database) {
 		return res, fmt.Errorf("database %q is not a plain identifier", database)
 	}
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database); err != nil {
-		return res, fmt.Errorf("create database %s: %w", database, err)
+	if cluster != "" && !identRE.MatchString(cluster) {
+		return res, fmt.Errorf("cluster %q is not a plain identifier", cluster)
 	}
-	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+database+`.schema_migrations (
-		version UInt32, name String, checksum String, applied_at DateTime('UTC')
-	) ENGINE = ReplacingMergeTree() ORDER BY version`); err != nil {
-		return res, fmt.Errorf("create schema_migrations: %w", err)
+	ddl := migs
+	if cluster != "" {
+		if ddl, err = ClusterMigrations(migs, cluster); err != nil {
+			return res, err
+		}
+	}
+	if err := ensureMigrationsTable(ctx, conn, database, cluster); err != nil {
+		return res, err
 	}
 	applied, err := appliedMigrations(ctx, conn, database)
 	if err != nil {
 		return res, err
 	}
-	for _, m := range migs {
+	for mi, m := range migs {
 		id := fmt.Sprintf("%04d_%s", m.Version, m.Name)
 		if sum, ok := applied[m.Version]; ok {
 			if sum != m.Checksum {
@@ -142,19 +159,19 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migr
 			res.Skipped = append(res.Skipped, reason)
 			continue
 		}
-		for i, stmt := range m.Statements {
+		for i, stmt := range ddl[mi].Statements {
 			stmt, err := addColumnIfMissing(ctx, conn, database, stmt)
 			if err == nil && stmt != "" {
 				err = conn.Exec(ctx, strings.ReplaceAll(stmt, "${db}", database))
 			}
 			if err != nil {
-				return res, fmt.Errorf("migration %s statement %d: %w", id, i+1, err)
+				return res, fmt.Errorf("migration %s statement %d of %d: %w", id, i+1, len(ddl[mi].Statements), err)
 			}
 		}
 		if err := recordMigration(ctx, conn, database, m); err != nil {
 			return res, fmt.Errorf("record migration %s: %w", id, err)
 		}
-		log.Info("migration applied", zap.String("migration", id))
+		log.Info("migration applied", zap.String("migration", id), zap.String("cluster", cluster))
 		res.Applied = append(res.Applied, id)
 	}
 	return res, nil
@@ -186,6 +203,40 @@ func addColumnIfMissing(ctx context.Context, conn driver.Conn, database, stmt st
 	}
 	clause := regexp.MustCompile(`(?i)\s+IF\s+NOT\s+EXISTS\s+` + column + `\s`)
 	return clause.ReplaceAllLiteralString(stmt, " "+column+" "), nil
+}
+
+const migrationsTable = `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (
+		version UInt32, name String, checksum String, applied_at DateTime('UTC')
+	) ENGINE = ReplacingMergeTree() ORDER BY version`
+
+func ensureMigrationsTable(ctx context.Context, conn driver.Conn, database, cluster string) error {
+	if cluster != "" {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ? AND name = 'schema_migrations'", database).Scan(&n); err != nil {
+			return fmt.Errorf("look for schema_migrations: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database+" ON CLUSTER "+cluster); err != nil {
+			return fmt.Errorf("create database %s on cluster %s: %w", database, cluster, err)
+		}
+	} else if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+database); err != nil {
+		return fmt.Errorf("create database %s: %w", database, err)
+	}
+	stmts := []string{migrationsTable}
+	if cluster != "" {
+		var err error
+		if stmts, err = ClusterStatements(stmts, cluster); err != nil {
+			return err
+		}
+	}
+	for _, s := range stmts {
+		if err := conn.Exec(ctx, strings.ReplaceAll(s, "${db}", database)); err != nil {
+			return fmt.Errorf("create schema_migrations: %w", err)
+		}
+	}
+	return nil
 }
 
 func appliedMigrations(ctx context.Context, conn driver.Conn, database string) (map[int]string, error) {

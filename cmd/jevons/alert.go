@@ -93,7 +93,7 @@ flags:`)
 	if err != nil {
 		return err
 	}
-	if _, err := sink.Migrate(ctx, conn, chCfg.Database, migs, log.Named("migrate")); err != nil {
+	if _, err := sink.MigrateCluster(ctx, conn, chCfg.Database, chCfg.Cluster, migs, log.Named("migrate")); err != nil {
 		return err
 	}
 	reg := prometheus.NewRegistry()

@@ -23,6 +23,7 @@ import (
 	"github.com/jevonsdev/jevons/internal/progress"
 	"github.com/jevonsdev/jevons/internal/verify"
 	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/schemas"
 	"github.com/jevonsdev/jevons/secure"
 	"github.com/jevonsdev/jevons/sink"
 )
@@ -40,6 +41,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&chCfg.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", chCfg.Addr), "ClickHouse native-protocol address")
 	events := fs.Int("events", 1_000_000, "events to load and consume")
 	partitions := fs.Int("partitions", 12, "partitions of the fresh topic")
+	aggregators := fs.Int("aggregators", 1, "aggregator processes in one consumer group (at most --partitions)")
+	clusterFlag(fs, &chCfg)
 	keep := fs.Bool("keep", false, "keep the bench database and topic")
 	fs.StringVar(&chCfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", chCfg.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
 	chSec, kSec := clickhouseSecurityFlags(fs, &chCfg), kafkaSecurityFlags(fs)
@@ -57,6 +60,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sec, err := kcfg.Load()
 	if err != nil {
 		return flagError(err)
+	}
+	if *aggregators < 1 || *aggregators > *partitions {
+		return fmt.Errorf("--aggregators %d: want 1 to --partitions (%d)", *aggregators, *partitions)
 	}
 	log, err := newLogger("warn", stderr)
 	if err != nil {
@@ -97,52 +103,95 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rawSecs := time.Since(rawStart).Seconds()
 
-	// (b) The aggregator, as its own process, until every rollup is in ClickHouse.
-	fmt.Fprintln(stderr, "bench: aggregator")
+	// (b) The aggregators, as their own processes in one group, until every
+	// rollup is in ClickHouse. The schema is made first, once: several
+	// processes must not race to create it on a cluster.
+	fmt.Fprintf(stderr, "bench: %d aggregator(s)\n", *aggregators)
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	chCfg.Database = run
 	conn, err := sink.Open(ctx, chCfg)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	httpAddr, err := freeLocalAddr()
+	migs, err := sink.LoadMigrations(schemas.ClickHouse, "clickhouse")
 	if err != nil {
 		return err
 	}
-	aggArgs := []string{"aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
-		"--clickhouse", chCfg.Addr, "--database", run, "--log-level", "warn", "--http", httpAddr}
-	if *cpuProfile != "" {
-		aggArgs = append(aggArgs, "--cpuprofile", *cpuProfile)
-	}
-	cmd := exec.CommandContext(ctx, self, aggArgs...)
-	cmd.Env = append(os.Environ(), childEnv(&kcfg, &chCfg)...)
-	cmd.Stderr = stderr
-	pipeStart := time.Now()
-	if err := cmd.Start(); err != nil {
+	if _, err := sink.MigrateCluster(ctx, conn, run, chCfg.Cluster, migs, log); err != nil {
 		return err
 	}
-	peak := procstat.WatchPeakRSS(cmd.Process.Pid, 100*time.Millisecond)
-	defer peak.Stop()
+	var cmds []*exec.Cmd
+	var peaks []*procstat.PeakRSS
+	pipeStart := time.Now()
+	var httpAddrs []string
+	for i := range *aggregators {
+		httpAddr, err := freeLocalAddr()
+		if err != nil {
+			return err
+		}
+		httpAddrs = append(httpAddrs, httpAddr)
+		aggArgs := []string{"aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
+			"--clickhouse", chCfg.Addr, "--cluster", chCfg.Cluster, "--database", run, "--log-level", "warn", "--http", httpAddr}
+		if *cpuProfile != "" {
+			prof := *cpuProfile
+			if i > 0 {
+				prof = fmt.Sprintf("%s.%d", prof, i)
+			}
+			aggArgs = append(aggArgs, "--cpuprofile", prof)
+		}
+		cmd := exec.CommandContext(ctx, self, aggArgs...)
+		cmd.Env = append(os.Environ(), childEnv(&kcfg, &chCfg)...)
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		cmds = append(cmds, cmd)
+		peak := procstat.WatchPeakRSS(cmd.Process.Pid, 100*time.Millisecond)
+		defer peak.Stop()
+		peaks = append(peaks, peak)
+	}
 	waitErr := progress.WaitCaughtUp(ctx, conn, run, run, topic, ends, 30*time.Minute)
 	pipeSecs := time.Since(pipeStart).Seconds()
-	// Read before SIGTERM: the aggregator's own CPU time (not the broker's
-	// or ClickHouse's) and its figures while it still owns its partitions.
-	cpuSecs := procstat.CPUSeconds(cmd.Process.Pid)
-	figures, scrapeErr := scrapeSums(ctx, "http://"+httpAddr+"/metrics",
-		"jevons_aggregate_dedup_bytes", "jevons_aggregate_dedup_entries", "jevons_aggregate_rows_written_total")
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	exitErr := cmd.Wait()
+	// Read before SIGTERM: the aggregators' own CPU time (not the broker's
+	// or ClickHouse's) and their figures while they still own partitions.
+	var cpuSecs float64
+	figures := map[string]float64{}
+	var scrapeErr error
+	for i, cmd := range cmds {
+		cpuSecs += procstat.CPUSeconds(cmd.Process.Pid)
+		f, err := scrapeSums(ctx, "http://"+httpAddrs[i]+"/metrics",
+			"jevons_aggregate_dedup_bytes", "jevons_aggregate_dedup_entries", "jevons_aggregate_rows_written_total")
+		if err != nil && scrapeErr == nil {
+			scrapeErr = err
+		}
+		for k, v := range f {
+			figures[k] += v
+		}
+	}
+	for _, cmd := range cmds {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+	}
+	var exitErr error
+	for _, cmd := range cmds {
+		if err := cmd.Wait(); err != nil && exitErr == nil {
+			exitErr = err
+		}
+	}
 	if waitErr != nil {
 		return waitErr
 	}
 	if exitErr != nil {
 		return fmt.Errorf("aggregator exit: %w", exitErr)
 	}
-	peak.Stop()
-	rss := peak.Bytes() // the aggregator's own VmHWM, not wait4's rusage (see internal/procstat)
+	var rss int64 // the largest aggregator's own VmHWM, not wait4's rusage (see internal/procstat)
+	for _, p := range peaks {
+		p.Stop()
+		rss = max(rss, p.Bytes())
+	}
 	var rows uint64
 	if err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+run+".usage_rollup) + (SELECT count() FROM "+run+".task_rollup)").Scan(&rows); err != nil {
 		return err
@@ -152,7 +201,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if !*keep {
-		_ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+run)
+		drop := "DROP DATABASE IF EXISTS " + run
+		if chCfg.Cluster != "" {
+			drop += " ON CLUSTER " + chCfg.Cluster
+		}
+		_ = conn.Exec(ctx, drop)
 		client, done := sec.Client(bl, 10*time.Second)
 		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic, topic + ".dlq"}})
 		done()
@@ -162,7 +215,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	n := float64(truth.Messages)
 	out := map[string]any{
-		"events": truth.Messages, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs,
+		"events": truth.Messages, "aggregators": *aggregators, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs,
 		"ratio": (n / pipeSecs) / (n / rawSecs), "peak_rss_bytes": rss, "rollup_rows": rows,
 		"cpu_s_per_million": cpuSecs / n * 1e6, "rows_per_event": figures["jevons_aggregate_rows_written_total"] / n,
 		"exact": len(rep.Mismatches) == 0,

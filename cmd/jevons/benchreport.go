@@ -47,7 +47,7 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if _, err := sink.Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
+	if _, err := sink.MigrateCluster(ctx, conn, cfg.Database, cfg.Cluster, migs, zap.NewNop()); err != nil {
 		return err
 	}
 	t0 := time.Now()

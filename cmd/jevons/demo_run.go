@@ -154,7 +154,7 @@ func (d *demo) clickhouse(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := sink.Migrate(ctx, d.conn, d.o.ch.Database, migs, zap.NewNop())
+	res, err := sink.MigrateCluster(ctx, d.conn, d.o.ch.Database, d.o.ch.Cluster, migs, zap.NewNop())
 	if err != nil {
 		return err
 	}

@@ -14,9 +14,16 @@ var examples = map[string][]string{
 		"jevons aggregate --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --http :9464",
 		"JEVONS_BROKERS=kafka:9092 jevons aggregate --config aggregate.yaml",
 	},
-	"demo":    {"jevons demo --clickhouse 127.0.0.1:9000", "jevons demo --brokers 127.0.0.1:9092 --dir /tmp/jevons-demo", "jevons demo --down"},
-	"migrate": {"jevons migrate --clickhouse 127.0.0.1:9000 --database jevons"},
-	"bench":   {"jevons bench --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --events 1000000"},
+	"demo": {"jevons demo --clickhouse 127.0.0.1:9000", "jevons demo --brokers 127.0.0.1:9092 --dir /tmp/jevons-demo", "jevons demo --down"},
+	"migrate": {
+		"jevons migrate --clickhouse 127.0.0.1:9000 --database jevons",
+		"jevons migrate --clickhouse ch-0:9000,ch-1:9000 --cluster jevons",
+		"jevons migrate --cluster jevons --print",
+	},
+	"bench": {
+		"jevons bench --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --events 1000000",
+		"jevons bench --brokers 127.0.0.1:29192,127.0.0.1:29193 --clickhouse 127.0.0.1:29300,127.0.0.1:29302 --cluster jevons --aggregators 3",
+	},
 	"verify":  {"jevons verify --clickhouse 127.0.0.1:9000 --truth /tmp/truth.json"},
 	"loadgen": {"jevons loadgen --brokers 127.0.0.1:9092 --events 100000 --truth /tmp/truth.json"},
 	"prices": {

@@ -91,7 +91,7 @@ flags:`)
 	if err != nil {
 		return err
 	}
-	if _, err := sink.Migrate(ctx, conn, ch.Database, migs, zap.NewNop()); err != nil {
+	if _, err := sink.MigrateCluster(ctx, conn, ch.Database, ch.Cluster, migs, zap.NewNop()); err != nil {
 		return err
 	}
 	p, err := history.NewProducer(ctx, ksec, splitList(*brokers), *topic, *partitions)

@@ -41,6 +41,7 @@ func clickhouseFlags(fs *flag.FlagSet, cfg *sink.Config) *clickhouseSecurity {
 	fs.StringVar(&cfg.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", cfg.Addr), "ClickHouse native-protocol address host:port (env JEVONS_CLICKHOUSE)")
 	fs.StringVar(&cfg.Database, "database", envOr("JEVONS_DATABASE", cfg.Database), "ClickHouse database (env JEVONS_DATABASE)")
 	fs.StringVar(&cfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", cfg.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
+	clusterFlag(fs, cfg)
 	return clickhouseSecurityFlags(fs, cfg)
 }
 
@@ -49,6 +50,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cfg := sink.DefaultConfig()
 	chSec := clickhouseFlags(fs, &cfg)
 	level := fs.String("log-level", envOr("JEVONS_LOG_LEVEL", "info"), "log level (env JEVONS_LOG_LEVEL)")
+	printSQL := fs.Bool("print", false, "print every statement that migrating an empty database runs (with --cluster, the clustered form) and connect to nothing")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -64,12 +66,22 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if *printSQL {
+		stmts, err := sink.MigrationSQL(cfg.Database, cfg.Cluster, migs)
+		if err != nil {
+			return err
+		}
+		for _, s := range stmts {
+			fmt.Fprintf(stdout, "%s;\n\n", s)
+		}
+		return nil
+	}
 	conn, err := sink.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	res, err := sink.Migrate(ctx, conn, cfg.Database, migs, log.Named("migrate"))
+	res, err := sink.MigrateCluster(ctx, conn, cfg.Database, cfg.Cluster, migs, log.Named("migrate"))
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,10 @@ type Config struct {
 	// Compression: none, gzip, snappy, lz4 or zstd.
 	Compression string
 	// MaxAttempts is how often a batch is tried before its events count as
-	// failed; attempts back off from 100ms up to 1s.
+	// failed; attempts back off from 100ms up to 1s. The default, 40, is
+	// about 37 s: it outlasts a broker's failover in a cluster (the
+	// controller fences a dead broker after its 9 s session timeout, then
+	// producers refresh metadata), which 10 attempts (about 7 s) did not.
 	MaxAttempts int
 	// MaxInFlight bounds the events handed to the Kafka writer and not yet
 	// acknowledged, so that a slow broker cannot grow memory.
@@ -55,7 +58,7 @@ func DefaultConfig() Config {
 	return Config{
 		Brokers: []string{"127.0.0.1:9092"}, Topic: DefaultTopic, Partitions: 12, ReplicationFactor: -1,
 		QueueSize: 100_000, BatchSize: 5_000, BatchTimeout: 20 * time.Millisecond,
-		Compression: "lz4", MaxAttempts: 10, MaxInFlight: 200_000,
+		Compression: "lz4", MaxAttempts: 40, MaxInFlight: 200_000,
 	}
 }
 

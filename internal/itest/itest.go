@@ -6,6 +6,8 @@ package itest
 import (
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -88,4 +90,47 @@ func Lock(t testing.TB, exclusive bool) {
 			lock.mode = 0
 		}
 	})
+}
+
+// ClusterServices are the local cluster's addresses, from the
+// JEVONS_TEST_CLUSTER_* lines that `deploy/local/cluster up` prints.
+type ClusterServices struct {
+	Kafka      []string // the three brokers
+	ClickHouse []string // the four servers, shard 1 replicas then shard 2's
+	Name       string   // the ClickHouse cluster (remote_servers) name
+	Dir        string   // the cluster's state directory (pid files)
+}
+
+const clusterHowTo = "start it with `deploy/local/cluster up` and export the JEVONS_TEST_CLUSTER_* lines it prints"
+
+// Cluster returns the local cluster, and takes the lock exclusively: the
+// cluster tests kill its nodes and load the machine.
+func Cluster(t testing.TB) ClusterServices {
+	t.Helper()
+	var c ClusterServices
+	var missing []string
+	for env, dst := range map[string]*string{"JEVONS_TEST_CLUSTER_NAME": &c.Name, "JEVONS_TEST_CLUSTER_DIR": &c.Dir} {
+		if *dst = os.Getenv(env); *dst == "" {
+			missing = append(missing, env)
+		}
+	}
+	for env, dst := range map[string]*[]string{"JEVONS_TEST_CLUSTER_KAFKA": &c.Kafka, "JEVONS_TEST_CLUSTER_CLICKHOUSE": &c.ClickHouse} {
+		if v := os.Getenv(env); v != "" {
+			*dst = strings.Split(v, ",")
+		} else {
+			missing = append(missing, env)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not set under CI=true: the cluster tests must run; %s", strings.Join(missing, ", "), clusterHowTo)
+		}
+		t.Skipf("%s not set: cluster test skipped; %s", strings.Join(missing, ", "), clusterHowTo)
+	}
+	if len(c.Kafka) != 3 || len(c.ClickHouse) != 4 {
+		t.Fatalf("want 3 brokers and 4 ClickHouse servers (2 shards x 2 replicas), got %v and %v", c.Kafka, c.ClickHouse)
+	}
+	Lock(t, true)
+	return c
 }
