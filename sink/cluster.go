@@ -23,6 +23,8 @@ var (
 	createOtherRE = regexp.MustCompile(`(?is)^CREATE\s+TABLE\s+(IF\s+NOT\s+EXISTS\s+)?((?:\$\{db\}|\w+)\.)?(\w+).*ENGINE\s*=\s*(\w+)`)
 	createViewRE  = regexp.MustCompile(`(?is)^CREATE\s+(OR\s+REPLACE\s+)?VIEW\s+(IF\s+NOT\s+EXISTS\s+)?((?:\$\{db\}|\w+)\.)?(\w+)\s+(AS\s.*)$`)
 	createMatRE   = regexp.MustCompile(`(?is)^CREATE\s+MATERIALIZED\s+VIEW\b`)
+	createMatToRE = regexp.MustCompile(`(?is)^CREATE\s+MATERIALIZED\s+VIEW\s+(IF\s+NOT\s+EXISTS\s+)?((?:\$\{db\}|\w+)\.)?(\w+)\s+TO\s+((?:\$\{db\}|\w+)\.)?(\w+)\s+(AS\s.*)$`)
+	fromTableRE   = regexp.MustCompile(`(?is)\b(FROM|JOIN)\s+((?:\$\{db\}|\w+)\.)?(\w+)\b`)
 	alterRE       = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+((?:\$\{db\}|\w+)\.)?(\w+)\s+(.*)$`)
 	dropRE        = regexp.MustCompile(`(?is)^DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?((?:\$\{db\}|\w+)\.)?(\w+)\s*$`)
 	insertRE      = regexp.MustCompile(`(?is)^INSERT\s+INTO\s`)
@@ -50,7 +52,10 @@ var (
 //   - DROP TABLE/VIEW gains ON CLUSTER; DROP TABLE drops t_local too.
 //   - INSERT INTO t is kept: it goes through the Distributed table.
 //
-// Anything else, materialized views and engines outside the MergeTree
+//   - CREATE MATERIALIZED VIEW v TO t AS SELECT ... FROM s becomes a view on
+//     every node from s_local to t_local (see materialized).
+//
+// Anything else, materialized views without TO and engines outside the MergeTree
 // family included, is an error naming the statement: a migration must not
 // half-apply on a cluster.
 func ClusterStatements(stmts []string, cluster string) ([]string, error) {
@@ -138,8 +143,11 @@ func (c *clusterer) statement(s string) ([]string, error) {
 	if m := createOtherRE.FindStringSubmatch(s); m != nil {
 		return nil, fmt.Errorf("engine %s of table %s cannot be clustered: use a MergeTree-family engine", m[4], m[3])
 	}
+	if m := createMatToRE.FindStringSubmatch(s); m != nil {
+		return c.materialized(m[1], m[2], m[3], m[4], m[5], m[6])
+	}
 	if createMatRE.MatchString(s) {
-		return nil, fmt.Errorf("materialized views are not rewritten for a cluster: write the view over a plain table or extend ClusterStatements")
+		return nil, fmt.Errorf("a materialized view on a cluster needs TO a MergeTree-family table: its inner storage would not be replicated")
 	}
 	if m := createViewRE.FindStringSubmatch(s); m != nil {
 		return []string{fmt.Sprintf("CREATE %sVIEW %s%s%s%s %s", m[1], m[2], m[3], m[4], on, m[5])}, nil
@@ -168,6 +176,31 @@ func (c *clusterer) statement(s string) ([]string, error) {
 		return []string{s}, nil
 	}
 	return nil, fmt.Errorf("no cluster form for this statement: extend sink.ClusterStatements")
+}
+
+// materialized rewrites CREATE MATERIALIZED VIEW v TO t AS SELECT ... FROM
+// s: each node's view reads the inserts into its own storage table s_local
+// (where the Distributed s puts every row) and writes to its t_local, which
+// replicates like any other. Rows of one key of t may then sit on several
+// shards, so t must be a table that queries aggregate (an
+// AggregatingMergeTree of states, or sums), never one read with FINAL.
+func (c *clusterer) materialized(ifne, db, name, toDB, to, sel string) ([]string, error) {
+	if _, ok := c.keys[to]; !ok {
+		return nil, fmt.Errorf("materialized view %s: no earlier CREATE TABLE of its target %s", name, to)
+	}
+	var bad error
+	sel = fromTableRE.ReplaceAllStringFunc(sel, func(f string) string {
+		m := fromTableRE.FindStringSubmatch(f)
+		if _, ok := c.keys[m[3]]; !ok {
+			bad = fmt.Errorf("materialized view %s reads %s, which is not a clustered table", name, m[3])
+			return f
+		}
+		return m[1] + " " + m[2] + m[3] + LocalSuffix
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	return []string{fmt.Sprintf("CREATE MATERIALIZED VIEW %s%s%s ON CLUSTER %s TO %s%s%s %s", ifne, db, name, c.cluster, toDB, to, LocalSuffix, sel)}, nil
 }
 
 // shardKey picks the first of ShardKeyColumns the table has, else a hash

@@ -146,7 +146,8 @@ ORDER BY (window_start, src_partition)`,
 // the statement, rather than applying half of it.
 func TestClusterStatementsRefuseWhatTheyCannotCluster(t *testing.T) {
 	tests := []struct{ name, in, want string }{
-		{"a materialized view", "CREATE MATERIALIZED VIEW ${db}.mv TO ${db}.t AS SELECT 1", "materialized views"},
+		{"a materialized view without TO", "CREATE MATERIALIZED VIEW ${db}.mv ENGINE = MergeTree ORDER BY a AS SELECT 1 AS a", "needs TO a MergeTree-family table"},
+		{"a materialized view into a table no migration created", "CREATE MATERIALIZED VIEW ${db}.mv TO ${db}.t AS SELECT 1", "no earlier CREATE TABLE of its target t"},
 		{"an engine outside the MergeTree family", "CREATE TABLE ${db}.t (a UInt8) ENGINE = Memory", "engine Memory of table t"},
 		{"an already replicated table", "CREATE TABLE ${db}.t (a UInt8) ENGINE = ReplicatedMergeTree('/p', 'r') ORDER BY a", "already replicated"},
 		{"a table without a database", "CREATE TABLE t (a UInt8) ENGINE = MergeTree ORDER BY a", "name its database"},
@@ -164,6 +165,39 @@ func TestClusterStatementsRefuseWhatTheyCannotCluster(t *testing.T) {
 	}
 	if _, err := ClusterStatements(nil, "bad-name"); err == nil {
 		t.Fatal("a cluster name that is not an identifier was accepted")
+	}
+}
+
+// A materialized view reads each node's storage table and writes to its
+// storage table: a Distributed insert lands in s_local, which is what fires
+// the view, and t_local replicates what the view writes.
+func TestClusterMaterializedViewReadsAndWritesTheShardsStorage(t *testing.T) {
+	got, err := ClusterStatements([]string{
+		"CREATE TABLE ${db}.s (src_partition UInt32, k String) ENGINE = ReplacingMergeTree(v) ORDER BY (src_partition, k)",
+		"CREATE TABLE ${db}.t (k String, n AggregateFunction(uniqExact, String)) ENGINE = AggregatingMergeTree() ORDER BY k",
+		"CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.mv TO ${db}.t AS SELECT k, uniqExactState(k) AS n FROM ${db}.s GROUP BY k",
+	}, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.mv ON CLUSTER c TO ${db}.t_local AS SELECT k, uniqExactState(k) AS n FROM ${db}.s_local GROUP BY k"
+	if last := got[len(got)-1]; last != want {
+		t.Fatalf("got\n%s\nwant\n%s", last, want)
+	}
+	if _, err := ClusterStatements([]string{
+		"CREATE TABLE ${db}.t (k String) ENGINE = MergeTree ORDER BY k",
+		"CREATE MATERIALIZED VIEW ${db}.mv TO ${db}.t AS SELECT k FROM system.numbers",
+	}, "c"); err == nil || !strings.Contains(err.Error(), "not a clustered table") {
+		t.Fatalf("a view over a table outside the schema: %v", err)
+	}
+}
+
+// ADD COLUMN IF NOT EXISTS keeps working on servers without the clause in
+// its clustered form too (ALTER TABLE t_local ON CLUSTER c ADD COLUMN ...).
+func TestAddColumnClauseIsFoundInTheClusteredForm(t *testing.T) {
+	m := addColumnRE.FindStringSubmatch("ALTER TABLE ${db}.cp_local ON CLUSTER c ADD COLUMN IF NOT EXISTS catalog String DEFAULT ''")
+	if m == nil || m[2] != "cp_local" || m[3] != "catalog" {
+		t.Fatalf("match %q", m)
 	}
 }
 

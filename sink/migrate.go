@@ -30,7 +30,7 @@ var (
 	minVersionRE = regexp.MustCompile(`(?m)^-- jevons:min-version (\d+(?:\.\d+)*)\s*$`)
 	stmtSplitRE  = regexp.MustCompile(`;\s*(?:\n|$)`)
 	// addColumnRE matches an ALTER that adds one column if it is missing.
-	addColumnRE = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(\$\{db\}\.)?(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s`)
+	addColumnRE = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(\$\{db\}\.)?(\w+)\s+(?:ON\s+CLUSTER\s+\w+\s+)?ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s`)
 )
 
 // LoadMigrations reads NNNN_name.sql files from dir in fsys, in order.

@@ -68,7 +68,7 @@ func newEnv(t *testing.T, partitions int) *env {
 	// Replication factor 3 and min.insync.replicas 2: the broker defaults
 	// of deploy/local/cluster, asked for explicitly.
 	cfg := append(topics.EventTopicConfig(), kafka.ConfigEntry{ConfigName: "min.insync.replicas", ConfigValue: "2"})
-	if err := topics.Ensure(ctx, e.c.Kafka, e.topic, partitions, 3, cfg...); err != nil {
+	if err := topics.Ensure(ctx, nil, e.c.Kafka, e.topic, partitions, 3, cfg...); err != nil {
 		t.Fatal(err)
 	}
 	e.conn = e.open(ctx)
@@ -241,7 +241,7 @@ func (a *aggregator) metrics() map[string]int64 {
 func (e *env) waitCaughtUp(timeout time.Duration) {
 	e.t.Helper()
 	ctx := context.Background()
-	ends, err := progress.EndOffsets(ctx, e.c.Kafka, e.topic)
+	ends, err := progress.EndOffsets(ctx, nil, e.c.Kafka, e.topic)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -307,7 +307,7 @@ func (e *env) scan(topic string, keep func(kafka.Message) (string, bool)) map[st
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ends, err := progress.EndOffsets(ctx, e.c.Kafka, topic)
+	ends, err := progress.EndOffsets(ctx, nil, e.c.Kafka, topic)
 	if err != nil {
 		e.t.Fatal(err)
 	}
