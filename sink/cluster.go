@@ -42,14 +42,18 @@ var (
 //     by src_partition (or partition) when the table has that column, else
 //     by cityHash64 of the first ORDER BY column (every row of one sorting
 //     key, so of one ReplacingMergeTree key, lands on one shard).
+//
 //   - CREATE VIEW gains ON CLUSTER; the view reads the Distributed tables,
 //     so it sums across shards.
+//
 //   - ALTER TABLE t alters t_local ON CLUSTER; after a column change the
 //     Distributed t is dropped and created again over the new storage (18.16
 //     refuses ALTER ON CLUSTER of a Distributed table over replicated
 //     shards; it holds no data, inserts being synchronous). Its sharding
 //     key is the one of t's CREATE TABLE in an earlier statement.
+//
 //   - DROP TABLE/VIEW gains ON CLUSTER; DROP TABLE drops t_local too.
+//
 //   - INSERT INTO t is kept: it goes through the Distributed table.
 //
 //   - CREATE MATERIALIZED VIEW v TO t AS SELECT ... FROM s becomes a view on
