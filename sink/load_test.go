@@ -201,3 +201,46 @@ func TestLastTaskWindowNamesTheNewestStoredWindow(t *testing.T) {
 		t.Fatalf("another partition: ok %v, err %v; want none", ok, err)
 	}
 }
+
+// Every usage table the aggregator keeps states in can be scanned for its
+// stored keys and loaded by key: the late path reads each resolution's.
+func TestEveryUsageTableCanBeScannedAndLoaded(t *testing.T) {
+	addr := itest.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_tables_%d", time.Now().UnixNano()%1e9)
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
+	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(conn, cfg.Database, zap.NewNop())
+	defer st.Close()
+	w := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, table := range UsageTables {
+		b := Batch{Usage: []UsageRows{{Table: table, Rows: []schemas.UsageRow{{SrcPartition: 2, WindowStart: w, Tenant: "acme", Requests: 7, Version: 1}}}}}
+		if err := st.Write(ctx, &b); err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		var keys []UsageKey
+		if err := st.ScanUsageKeys(ctx, table, 2, 0, func(k *UsageKey) { keys = append(keys, *k) }); err != nil || len(keys) != 1 || keys[0].Tenant != "acme" {
+			t.Fatalf("%s: scanned %+v, %v; want the one key", table, keys, err)
+		}
+		rows, err := st.LoadUsage(ctx, table, 2, 0, keys)
+		if err != nil || len(rows) != 1 || rows[0].Requests != 7 {
+			t.Fatalf("%s: loaded %+v, %v; want the one state", table, rows, err)
+		}
+	}
+	if err := st.ScanUsageKeys(ctx, "task_rollup", 2, 0, func(*UsageKey) {}); err == nil {
+		t.Fatal("a scan of a table that holds no usage states was accepted")
+	}
+}

@@ -27,6 +27,19 @@ const (
 	TaskTable         = "task_rollup"
 )
 
+// UsageTables are the usage state tables, finest first.
+var UsageTables = []string{UsageTable, UsageDailyTable, UsageMonthlyTable}
+
+// checkUsageTable reports a table that is not one of UsageTables.
+func checkUsageTable(what, table string) error {
+	for _, t := range UsageTables {
+		if table == t {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %q is not a usage table", what, table)
+}
+
 // Batch is what a flush makes durable: rollup states, then the checkpoints
 // that say which offsets those states cover.
 type Batch struct {
@@ -285,8 +298,8 @@ type UsageKey struct {
 // UsageDailyTable or UsageMonthlyTable) with window_start >= from (unix ms;
 // math.MinInt64 for all), or only the listed ones.
 func (s *Store) LoadUsage(ctx context.Context, table string, partition uint32, from int64, keys []UsageKey) ([]schemas.UsageRow, error) {
-	if table != UsageTable && table != UsageDailyTable && table != UsageMonthlyTable {
-		return nil, fmt.Errorf("load usage states: %q is not a usage table", table)
+	if err := checkUsageTable("load usage states", table); err != nil {
+		return nil, err
 	}
 	query := "SELECT " + strings.TrimSuffix(schemas.UsageColumns, ", written_at") + " FROM " + s.db + "." + table
 	if len(keys) == 0 {
@@ -378,12 +391,12 @@ func loadRows[T any](ctx context.Context, conn driver.Conn, what, query string, 
 }
 
 // ScanUsageKeys calls add with the key of each stored state of a partition
-// in table (UsageTable or UsageDailyTable) with window_start >= from (unix
+// in table (one of UsageTables) with window_start >= from (unix
 // ms), streaming; a key whose older versions are not merged yet comes more
 // than once. The key is reused between calls.
 func (s *Store) ScanUsageKeys(ctx context.Context, table string, partition uint32, from int64, add func(*UsageKey)) error {
-	if table != UsageTable && table != UsageDailyTable {
-		return fmt.Errorf("scan usage keys: %q is not a usage table", table)
+	if err := checkUsageTable("scan usage keys", table); err != nil {
+		return err
 	}
 	var k UsageKey
 	var w time.Time
