@@ -18,26 +18,7 @@ import (
 // usage keys with long dimensions, each loaded in one call (the keys travel
 // as an external table, not as query text).
 func TestLoadsOfManyLongKeysPassTheQuerySizeLimit(t *testing.T) {
-	addr := itest.ClickHouse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cfg := DefaultConfig()
-	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_load_%d", time.Now().UnixNano()%1e9)
-	conn, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
-	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
-		t.Fatal(err)
-	}
-	st := NewStore(conn, cfg.Database, zap.NewNop())
-	defer st.Close()
+	ctx, st := migratedStore(t, "sink_load", 2*time.Minute)
 	const n = 3000
 	long := strings.Repeat("x", 240)
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -80,26 +61,7 @@ func TestLoadsOfManyLongKeysPassTheQuerySizeLimit(t *testing.T) {
 // A checkpoint keeps the fingerprint of the catalog its partition was
 // priced with and the offset from which it was; the newest one wins.
 func TestCheckpointRecordsTheCatalog(t *testing.T) {
-	addr := itest.ClickHouse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cfg := DefaultConfig()
-	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_ckpt_%d", time.Now().UnixNano()%1e9)
-	conn, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
-	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
-		t.Fatal(err)
-	}
-	st := NewStore(conn, cfg.Database, zap.NewNop())
-	defer st.Close()
+	ctx, st := migratedStore(t, "sink_ckpt", time.Minute)
 	for _, c := range []schemas.Checkpoint{
 		{Group: "g", Topic: "t", Partition: 3, FlushedThrough: 100, ReplayFrom: 40, ReplayMaxTime: 7, Catalog: "aaaa", CatalogFrom: 0},
 		{Group: "g", Topic: "t", Partition: 3, FlushedThrough: 250, ReplayFrom: 90, ReplayMaxTime: 9, Catalog: "bbbb", CatalogFrom: 100},
@@ -118,26 +80,7 @@ func TestCheckpointRecordsTheCatalog(t *testing.T) {
 // Key loads read without FINAL: of several stored versions of a key (parts
 // not merged yet), the highest is returned, once, as FINAL would.
 func TestKeyLoadsReturnTheNewestVersion(t *testing.T) {
-	addr := itest.ClickHouse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cfg := DefaultConfig()
-	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_newest_%d", time.Now().UnixNano()%1e9)
-	conn, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
-	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
-		t.Fatal(err)
-	}
-	st := NewStore(conn, cfg.Database, zap.NewNop())
-	defer st.Close()
+	ctx, st := migratedStore(t, "sink_newest", time.Minute)
 	w := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, v := range []uint64{1, 3, 2} { // one insert each: three parts
 		b := Batch{Usage: []UsageRows{{Table: UsageTable, Rows: []schemas.UsageRow{{WindowStart: w, Tenant: "acme", Requests: v * 10, Version: v}}}},
@@ -159,26 +102,7 @@ func TestKeyLoadsReturnTheNewestVersion(t *testing.T) {
 // A partition with no stored task partial says so; one with some names the
 // newest window at or after the bound asked for.
 func TestLastTaskWindowNamesTheNewestStoredWindow(t *testing.T) {
-	addr := itest.ClickHouse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cfg := DefaultConfig()
-	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_last_%d", time.Now().UnixNano()%1e9)
-	conn, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
-	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
-		t.Fatal(err)
-	}
-	st := NewStore(conn, cfg.Database, zap.NewNop())
-	defer st.Close()
+	ctx, st := migratedStore(t, "sink_last", time.Minute)
 	if _, ok, err := st.LastTaskWindow(ctx, 3, 0); err != nil || ok {
 		t.Fatalf("an empty table: ok %v, err %v; want none stored", ok, err)
 	}
@@ -205,26 +129,7 @@ func TestLastTaskWindowNamesTheNewestStoredWindow(t *testing.T) {
 // Every usage table the aggregator keeps states in can be scanned for its
 // stored keys and loaded by key: the late path reads each resolution's.
 func TestEveryUsageTableCanBeScannedAndLoaded(t *testing.T) {
-	addr := itest.ClickHouse(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cfg := DefaultConfig()
-	cfg.Addr, cfg.Database = addr, fmt.Sprintf("sink_tables_%d", time.Now().UnixNano()%1e9)
-	conn, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
-	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
-		t.Fatal(err)
-	}
-	st := NewStore(conn, cfg.Database, zap.NewNop())
-	defer st.Close()
+	ctx, st := migratedStore(t, "sink_tables", time.Minute)
 	w := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, table := range UsageTables {
 		b := Batch{Usage: []UsageRows{{Table: table, Rows: []schemas.UsageRow{{SrcPartition: 2, WindowStart: w, Tenant: "acme", Requests: 7, Version: 1}}}}}
@@ -243,4 +148,35 @@ func TestEveryUsageTableCanBeScannedAndLoaded(t *testing.T) {
 	if err := st.ScanUsageKeys(ctx, "task_rollup", 2, 0, func(*UsageKey) {}); err == nil {
 		t.Fatal("a scan of a table that holds no usage states was accepted")
 	}
+}
+
+// migratedStore returns a Store over a fresh, migrated database on the real
+// ClickHouse, dropped when the test passes, and a context of timeout.
+func migratedStore(t *testing.T, prefix string, timeout time.Duration) (context.Context, *Store) {
+	t.Helper()
+	addr := itest.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t.Cleanup(cancel)
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.Database = addr, fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1e9)
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStore(conn, cfg.Database, zap.NewNop())
+	t.Cleanup(func() {
+		st.Close()
+		if !t.Failed() {
+			_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
+		}
+		conn.Close()
+	})
+	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Migrate(ctx, conn, cfg.Database, migs, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, st
 }
