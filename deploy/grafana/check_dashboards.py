@@ -267,6 +267,21 @@ def migrations(db):
     return out
 
 
+ADD_COLUMN = re.compile(r"(?is)^ALTER\s+TABLE\s+(\w+\.)?(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s")
+
+
+def add_column_if_missing(engine, db, stmt):
+    """sink/migrate.go's rule for ADD COLUMN IF NOT EXISTS, which 18.16 does
+    not parse: None if the column exists, else the statement without it."""
+    m = ADD_COLUMN.match(stmt)
+    if not m:
+        return stmt
+    table, column = m.group(2), m.group(3)
+    if engine.query(f"SELECT count() FROM system.columns WHERE database = '{db}' AND table = '{table}' AND name = '{column}'")[0][0] != "0":
+        return None
+    return re.sub(r"(?i)\s+IF\s+NOT\s+EXISTS\s+" + column + r"\s", " " + column + " ", stmt, count=1)
+
+
 def prepare(engine, db):
     engine.query(f"DROP DATABASE IF EXISTS {db}")
     engine.query(f"CREATE DATABASE {db}")
@@ -275,7 +290,9 @@ def prepare(engine, db):
         if need and server < need:
             continue
         for s in stmts:
-            engine.query(s)
+            s = add_column_if_missing(engine, db, s)
+            if s:
+                engine.query(s)
     engine.db = db
     for s in fixture_inserts():
         engine.query(s)
