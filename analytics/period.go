@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Period is a half-open UTC range [Start, End) of whole days.
+// Period is a half-open range [Start, End) of whole days of a time zone
+// (UTC unless made by PeriodsIn).
 type Period struct {
 	Start, End time.Time
 }
@@ -33,7 +34,18 @@ func ParseGranularity(s string) (Granularity, error) {
 // that does not start and end on period boundaries has partial periods at
 // its ends.
 func Periods(from, to time.Time, by Granularity) ([]Period, error) {
-	from, to = day(from), day(to)
+	return PeriodsIn(from, to, by, time.UTC)
+}
+
+// PeriodsIn cuts the days from..to (both inclusive; their year, month and
+// day are dates in loc) into the calendar periods of loc: a day runs from
+// one local midnight to the next (23 or 25 hours across a daylight-saving
+// change). Periods keep loc, so their dates print as local dates.
+func PeriodsIn(from, to time.Time, by Granularity, loc *time.Location) ([]Period, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	from, to = day(from, loc), day(to, loc)
 	if to.Before(from) {
 		return nil, fmt.Errorf("from %s is after to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
 	}
@@ -60,19 +72,22 @@ func Periods(from, to time.Time, by Granularity) ([]Period, error) {
 	return out, nil
 }
 
-func day(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+// day is the midnight in loc of t's date (t's year, month and day as they
+// read in t's own location).
+func day(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
 }
 
-// periodStart is the calendar start of the period holding t.
+// periodStart is the calendar start of the period holding t, in t's
+// location.
 func periodStart(t time.Time, by Granularity) time.Time {
 	switch by {
 	case Week:
 		wd := (int(t.Weekday()) + 6) % 7 // Monday = 0
 		return t.AddDate(0, 0, -wd)
 	case Month:
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, t.Location())
 	}
 	return t
 }

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -43,14 +44,18 @@ type Querier struct {
 	conn   driver.Conn
 	db     string
 	Source Source
-	// TaskLookback is how far before a range the per-task query looks for
-	// the earlier windows of tasks that end in the range.
+	// TaskLookback is how far before a period's start the per-task
+	// statistics look for the earlier windows of its tasks.
 	TaskLookback time.Duration
+	// Cache keeps the task figures of past periods in report_cache and
+	// reads them back while their table parts are the same (cache.go).
+	Cache bool
+	now   func() time.Time
 }
 
 // NewQuerier returns a Querier over database db.
 func NewQuerier(conn driver.Conn, db string) *Querier {
-	return &Querier{conn: conn, db: db, Source: MonthStates, TaskLookback: 7 * 24 * time.Hour}
+	return &Querier{conn: conn, db: db, Source: MonthStates, TaskLookback: 7 * 24 * time.Hour, Cache: true, now: time.Now}
 }
 
 // quote renders a ClickHouse string literal.
@@ -135,16 +140,44 @@ func taskFilter(s Slice, from, to time.Time, providerModels []string) string {
 	return strings.Join(w, " AND ")
 }
 
-// periodExprDate maps a Date column to the index of its period (-1 outside).
+// periodExprDate maps a Date column of UTC days to the index of the period
+// that holds the whole day (-1 outside).
 func periodExprDate(col string, periods []Period) string {
 	var b strings.Builder
 	b.WriteString("toInt32(multiIf(")
 	for i, p := range periods {
-		fmt.Fprintf(&b, "%s >= toDate(%s) AND %s < toDate(%s), %d, ", col, quote(p.Start.UTC().Format(time.DateOnly)),
-			col, quote(p.End.UTC().Format(time.DateOnly)), i)
+		fmt.Fprintf(&b, "%s >= toDate(%s) AND %s < toDate(%s), %d, ", col, quote(utcDayCeil(p.Start).Format(time.DateOnly)),
+			col, quote(utcDayFloor(p.End).Format(time.DateOnly)), i)
 	}
 	b.WriteString("-1))")
 	return b.String()
+}
+
+// taskRanges splits the periods into the whole UTC days they hold, read
+// from task_days, and the rest (none unless a period starts or ends off a
+// UTC midnight), read from the task windows; adjacent ranges merge.
+func taskRanges(periods []Period) (days, rest [][2]time.Time) {
+	add := func(out [][2]time.Time, from, to time.Time) [][2]time.Time {
+		if !from.Before(to) {
+			return out
+		}
+		if n := len(out); n > 0 && out[n-1][1].Equal(from) {
+			out[n-1][1] = to
+			return out
+		}
+		return append(out, [2]time.Time{from, to})
+	}
+	for _, p := range periods {
+		a, b := utcDayCeil(p.Start), utcDayFloor(p.End)
+		if !a.Before(b) {
+			rest = add(rest, p.Start, p.End)
+			continue
+		}
+		rest = add(rest, p.Start, a)
+		days = add(days, a, b)
+		rest = add(rest, b, p.End)
+	}
+	return days, rest
 }
 
 // taskDayConds are the conditions of a slice on task_days: by tenant, app
@@ -173,16 +206,93 @@ func taskDayConds(s Slice, providerModels []string) []string {
 // tasksByKey counts distinct tasks with a request in each period, per key
 // (a task_days column, or "" for all): the union of the periods' day sets.
 // A task is in a key's set when one of its windows in the period had that
-// task type or used that model.
+// task type or used that model. Past periods come from the cache while
+// their days' parts are unchanged.
 func (q *Querier) tasksByKey(ctx context.Context, s Slice, periods []Period, key string, providerModels []string) (map[string][]uint64, error) {
-	from, to := periods[0].Start, periods[len(periods)-1].End
+	tables := []string{"task_days"}
+	if _, rest := taskRanges(periods); len(rest) > 0 {
+		tables = append(tables, "task_rollup")
+	}
+	pc := q.openCache(ctx, "tasks by "+key, tables, 0, s, providerModels, periods)
+	out := map[string][]uint64{}
+	for i, payload := range pc.payload {
+		if payload == nil {
+			continue
+		}
+		var got map[string]uint64
+		if err := json.Unmarshal(payload, &got); err != nil {
+			return nil, fmt.Errorf("read cached tasks per period: %w", err)
+		}
+		for k, n := range got {
+			if out[k] == nil {
+				out[k] = make([]uint64, len(periods))
+			}
+			out[k][i] = n
+		}
+	}
+	idx, todo := pc.misses(periods)
+	if len(todo) == 0 {
+		return out, nil
+	}
+	got, err := q.countTasks(ctx, s, todo, key, providerModels)
+	if err != nil {
+		return nil, err
+	}
+	values := make([]any, len(idx))
+	for j, i := range idx {
+		v := map[string]uint64{}
+		for k, ns := range got {
+			if ns[j] == 0 {
+				continue
+			}
+			if out[k] == nil {
+				out[k] = make([]uint64, len(periods))
+			}
+			out[k][i] = ns[j]
+			v[k] = ns[j]
+		}
+		values[j] = v
+	}
+	pc.store(ctx, periods, idx, values)
+	return out, nil
+}
+
+// countTasks counts distinct tasks with a request in each period, per key,
+// from the day sets; periods are ascending, not necessarily contiguous.
+func (q *Querier) countTasks(ctx context.Context, s Slice, periods []Period, key string, providerModels []string) (map[string][]uint64, error) {
 	if key == "" {
 		key = "''"
 	}
-	w := append([]string{"day >= toDate(" + quote(from.UTC().Format(time.DateOnly)) + ")", "day < toDate(" + quote(to.UTC().Format(time.DateOnly)) + ")"},
-		taskDayConds(s, providerModels)...)
-	sql := "SELECT " + periodExprDate("day", periods) + " AS p, " + key + " AS k, toUInt64(uniqExactMerge(tasks))" +
-		" FROM " + q.db + ".task_days WHERE " + strings.Join(w, " AND ") + " GROUP BY p, k"
+	conds := taskDayConds(s, providerModels)
+	days, rest := taskRanges(periods)
+	var sql string
+	if len(days) > 0 {
+		var in []string
+		for _, r := range days {
+			in = append(in, "(day >= toDate("+quote(r[0].UTC().Format(time.DateOnly))+") AND day < toDate("+quote(r[1].UTC().Format(time.DateOnly))+"))")
+		}
+		w := append([]string{"(" + strings.Join(in, " OR ") + ")"}, conds...)
+		sql = "SELECT " + periodExprDate("day", periods) + " AS p, " + key + " AS k, tasks FROM " + q.db + ".task_days WHERE " + strings.Join(w, " AND ")
+	}
+	if len(rest) > 0 {
+		// The parts of periods that are not whole UTC days (a report in
+		// another time zone): sets of the task windows starting there,
+		// of the same type as task_days' (a window's tenant, app and task
+		// type never change and its models only grow, so every version
+		// gives the same members).
+		var in []string
+		for _, r := range rest {
+			in = append(in, "(window_start >= "+ts(r[0])+" AND window_start < "+ts(r[1])+")")
+		}
+		w := append([]string{"(" + strings.Join(in, " OR ") + ")"}, conds...)
+		windows := "SELECT " + periodExpr("window_start", periods) + " AS p, " + key + " AS k, uniqExactState(tenant, task_id) AS tasks FROM " +
+			q.db + ".task_rollup ARRAY JOIN if(empty(models), [''], models) AS model WHERE " + strings.Join(w, " AND ") + " GROUP BY p, k"
+		if sql != "" {
+			sql += " UNION ALL "
+		}
+		sql += windows
+	}
+	sql = "SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (" + sql + ") GROUP BY p, k"
 	rows, err := q.conn.Query(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("query tasks per period: %w", err)
@@ -213,35 +323,46 @@ type usageCell struct {
 	totals                    []Totals
 }
 
-// usageDetail reads the range once, per day, provider, model and task type:
-// one pass over the states (FINAL is what costs), from which the report's
-// totals, models, task types and unpriced models are all summed. With
-// MonthStates, whole months come as one row dated the 1st.
+// usageDetail reads the range once, per period, provider, model and task
+// type: one pass over the states (FINAL is what costs), from which the
+// report's totals, models, task types and unpriced models are all summed.
+// Each part of the range is read from the coarsest states that fit it
+// (usageRanges); a row belongs to the period holding its window start.
 func (q *Querier) usageDetail(ctx context.Context, s Slice, periods []Period) ([]*usageCell, error) {
-	cols := "SELECT toDate(window_start) AS d, provider, model, task_type, " + usageSums + " FROM "
 	var parts []string
 	for _, r := range usageRanges(q.Source, periods) {
-		src := q.db + "." + r.table + " FINAL"
-		if r.table == "usage" {
+		src, at := q.db+"."+r.table+" FINAL", "window_start"
+		switch r.table {
+		case "usage":
 			src = q.db + ".usage"
+			fallthrough
+		case "usage_rollup":
+			// Minutes sum per UTC day when periods are whole UTC days, else
+			// each row is read as the start of its period (a range of
+			// minutes holds the ends of at most two periods).
+			at = "toStartOfDay(window_start)"
+			if !utcDays(periods) {
+				at = periodStartExpr("window_start", overlapping(periods, r.from, r.to))
+			}
 		}
-		parts = append(parts, cols+src+" WHERE "+usageFilter(s, r.from, r.to)+" GROUP BY d, provider, model, task_type")
+		parts = append(parts, "SELECT "+at+" AS at, provider, model, task_type, "+usageSums+" FROM "+src+
+			" WHERE "+usageFilter(s, r.from, r.to)+" GROUP BY at, provider, model, task_type")
 	}
 	rows, err := q.conn.Query(ctx, strings.Join(parts, " UNION ALL "))
 	if err != nil {
-		return nil, fmt.Errorf("query usage per day: %w", err)
+		return nil, fmt.Errorf("query usage per period: %w", err)
 	}
 	defer rows.Close()
 	cells := map[[3]string]*usageCell{}
 	var out []*usageCell
 	for rows.Next() {
-		var d time.Time
+		var at time.Time
 		var k [3]string
 		var t Totals
-		if err := rows.Scan(append([]any{&d, &k[0], &k[1], &k[2]}, totalsPtrs(&t)...)...); err != nil {
-			return nil, fmt.Errorf("scan usage per day: %w", err)
+		if err := rows.Scan(append([]any{&at, &k[0], &k[1], &k[2]}, totalsPtrs(&t)...)...); err != nil {
+			return nil, fmt.Errorf("scan usage per period: %w", err)
 		}
-		i := periodIndex(periods, time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC))
+		i := periodIndex(periods, at)
 		if i < 0 {
 			continue // cannot happen: the WHERE holds the range
 		}
@@ -256,6 +377,33 @@ func (q *Querier) usageDetail(ctx context.Context, s Slice, periods []Period) ([
 	return out, rows.Err()
 }
 
+// overlapping returns the periods that overlap [from, to).
+func overlapping(periods []Period, from, to time.Time) []Period {
+	var out []Period
+	for _, p := range periods {
+		if p.Start.Before(to) && p.End.After(from) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// periodStartExpr maps a DateTime column to the start of its period among
+// ps (ascending and contiguous; a value before the first is read as the
+// first).
+func periodStartExpr(col string, ps []Period) string {
+	if len(ps) == 1 {
+		return ts(ps[0].Start)
+	}
+	var b strings.Builder
+	b.WriteString("multiIf(")
+	for i := 1; i < len(ps); i++ {
+		fmt.Fprintf(&b, "%s < %s, %s, ", col, ts(ps[i].Start), ts(ps[i-1].Start))
+	}
+	b.WriteString(ts(ps[len(ps)-1].Start) + ")")
+	return b.String()
+}
+
 // usageRange is a time range read from one usage table or view.
 type usageRange struct {
 	table    string
@@ -263,29 +411,67 @@ type usageRange struct {
 }
 
 // usageRanges splits the periods' span by the table that answers each
-// part: runs of whole calendar months from the month states, the rest from
-// the day states (or everything from one source).
+// part: whole UTC calendar months from the month states (MonthStates),
+// whole UTC days from the day states, and what is left of a period that
+// does not start or end at a UTC midnight (a report in another time zone)
+// from the 1-minute states; or everything from the 1-minute view
+// (MinuteView).
 func usageRanges(src Source, periods []Period) []usageRange {
 	from, to := periods[0].Start, periods[len(periods)-1].End
-	switch src {
-	case MinuteView:
+	if src == MinuteView {
 		return []usageRange{{"usage", from, to}}
-	case DayStates:
-		return []usageRange{{"usage_daily_rollup", from, to}}
 	}
 	var out []usageRange
-	for _, p := range periods {
-		t := "usage_daily_rollup"
-		if wholeMonth(p) {
-			t = "usage_monthly_rollup"
+	add := func(table string, from, to time.Time) {
+		if !from.Before(to) {
+			return
 		}
-		if n := len(out); n > 0 && out[n-1].table == t && out[n-1].to.Equal(p.Start) {
-			out[n-1].to = p.End
+		if n := len(out); n > 0 && out[n-1].table == table && out[n-1].to.Equal(from) {
+			out[n-1].to = to
 		} else {
-			out = append(out, usageRange{t, p.Start, p.End})
+			out = append(out, usageRange{table, from, to})
 		}
 	}
+	for _, p := range periods {
+		if src == MonthStates && wholeMonth(p) {
+			add("usage_monthly_rollup", p.Start, p.End)
+			continue
+		}
+		a, b := utcDayCeil(p.Start), utcDayFloor(p.End)
+		if !a.Before(b) {
+			add("usage_rollup", p.Start, p.End)
+			continue
+		}
+		add("usage_rollup", p.Start, a)
+		add("usage_daily_rollup", a, b)
+		add("usage_rollup", b, p.End)
+	}
 	return out
+}
+
+// utcDays reports whether every period starts and ends at a UTC midnight.
+func utcDays(periods []Period) bool {
+	for _, p := range periods {
+		if !utcDayFloor(p.Start).Equal(p.Start) || !utcDayFloor(p.End).Equal(p.End) {
+			return false
+		}
+	}
+	return true
+}
+
+// utcDayFloor is the UTC midnight at or before t; utcDayCeil the one at or
+// after it.
+func utcDayFloor(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+func utcDayCeil(t time.Time) time.Time {
+	f := utcDayFloor(t)
+	if f.Equal(t) {
+		return f
+	}
+	return f.AddDate(0, 0, 1)
 }
 
 // wholeMonth reports whether p is one whole UTC calendar month.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -124,7 +125,6 @@ func (r usageRow) totals() Totals {
 // and per task type; stale versions never count.
 func TestQueryReadsExactPeriodSums(t *testing.T) {
 	conn, db := newDB(t)
-	ctx := context.Background()
 	r := rand.New(rand.NewPCG(11, 12))
 	models := [][2]string{{"openai", "gpt-4o"}, {"anthropic", "claude-haiku-4-5"}, {"acme", "in-house"}}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -197,10 +197,28 @@ func TestQueryReadsExactPeriodSums(t *testing.T) {
 	insertUsage(t, conn, db+".usage_monthly_rollup", months)
 	insertUsage(t, conn, db+".usage_monthly_rollup", staleMonths)
 
-	periods, err := Periods(start, start.AddDate(0, 0, 69), Month)
-	if err != nil {
-		t.Fatal(err)
+	// UTC months (whole month states), and calendar periods of zones whose
+	// midnights are not UTC ones: their ends come from the minutes.
+	for _, cal := range []struct {
+		tz string
+		by Granularity
+	}{{"UTC", Month}, {"America/New_York", Month}, {"Asia/Kolkata", Week}} {
+		loc, err := time.LoadLocation(cal.tz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		periods, err := PeriodsIn(start, start.AddDate(0, 0, 69), cal.by, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(cal.tz, func(t *testing.T) { checkPeriodSums(t, conn, db, minutes, periods) })
 	}
+}
+
+// checkPeriodSums compares the querier's period sums, per slice and model,
+// from every source, with the sums of the minute states.
+func checkPeriodSums(t *testing.T, conn driver.Conn, db string, minutes []usageRow, periods []Period) {
+	ctx := context.Background()
 	for _, s := range []Slice{{}, {Tenant: "t1"}, {Provider: "openai"}, {Model: "in-house"}, {Tenant: "t0", TaskType: "review"}, {Tenant: "nobody"}} {
 		want := make([]Totals, len(periods))
 		wantModel := map[string][]Totals{}
@@ -210,6 +228,9 @@ func TestQueryReadsExactPeriodSums(t *testing.T) {
 				continue
 			}
 			i := periodIndex(periods, m.window)
+			if i < 0 {
+				continue
+			}
 			want[i] = want[i].Add(m.totals())
 			k := m.provider + "/" + m.model
 			if wantModel[k] == nil {
@@ -242,7 +263,11 @@ func TestQueryReadsExactPeriodSums(t *testing.T) {
 			if s.Tenant == "nobody" != res.Empty() {
 				t.Errorf("slice %+v: Empty() = %v", s, res.Empty())
 			}
-			if s.Model == "in-house" && (len(res.UnpricedModels) != 1 || res.UnpricedModels[0].Requests != want[0].UnpricedRequests+want[1].UnpricedRequests+want[2].UnpricedRequests) {
+			var unpriced uint64
+			for _, w := range want {
+				unpriced += w.UnpricedRequests
+			}
+			if s.Model == "in-house" && (len(res.UnpricedModels) != 1 || res.UnpricedModels[0].Requests != unpriced) {
 				t.Errorf("unpriced models %+v", res.UnpricedModels)
 			}
 		}
@@ -323,6 +348,28 @@ func TestQueryCountsTasksAndTheirStatistics(t *testing.T) {
 			}
 		})
 	}
+	// New York's months: run-2's windows (18:00 and 19:00 on January 31
+	// there) are both in January, the second one read from the task
+	// windows of February 1's first UTC hours.
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nyPeriods, _ := PeriodsIn(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 28, 0, 0, 0, 0, time.UTC), Month, ny)
+	for _, key := range []string{"", "task_type", "model"} {
+		got, err := q.tasksByKey(ctx, Slice{}, nyPeriods, key, []string{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]map[string][]uint64{
+			"":          {"": {2, 1}},
+			"task_type": {"review": {2, 0}, "chat": {0, 1}},
+			"model":     {"gpt-4o": {2, 0}, "claude-haiku-4-5": {0, 1}},
+		}[key]
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("New York months, tasks by %q: %v, want %v", key, got, want)
+		}
+	}
 	stats, err := q.taskStats(ctx, Slice{}, periods, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -333,6 +380,9 @@ func TestQueryCountsTasksAndTheirStatistics(t *testing.T) {
 	}
 	if review[1].Ended != 1 || review[1].MeanTokens != 4000 || review[1].P95CostNanos != 4000 {
 		t.Errorf("February review tasks %+v: want run-2 whole, 4000 tokens, 4000 nanos", review[1])
+	}
+	if review[0].Running != 1 {
+		t.Errorf("January review tasks %+v: want run-2 running at the end of January", review[0])
 	}
 	if chat := stats["chat"]; chat[1].Running != 1 || chat[1].Ended != 0 {
 		t.Errorf("February chat tasks %+v: want one running", chat[1])

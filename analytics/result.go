@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -164,14 +165,63 @@ func sortedSeries(m map[string][]Totals) []Series {
 	return out
 }
 
-// taskStats reads the tasks that ended in each period, by task type, with
-// their totals over all their windows since TaskLookback before the range.
+// taskStats describes, per period and task type, the tasks that ended in
+// the period and counts those still running at its end. A period sees the
+// task windows from TaskLookback before its start up to its end, never
+// later ones, so its figures are final once its windows are: a task is in
+// the period when one of its windows starts there, ended when a request in
+// those windows marked it done, and its totals are over those windows. A
+// task running across the end of a period is running in that period and
+// ends in a later one. Past periods come from the cache while their parts
+// are unchanged.
 func (q *Querier) taskStats(ctx context.Context, s Slice, periods []Period, providerModels []string) (map[string][]TaskStats, error) {
-	from, to := periods[0].Start, periods[len(periods)-1].End
+	pc := q.openCache(ctx, "task statistics", []string{"task_rollup"}, q.TaskLookback, s, providerModels, periods)
+	out := map[string][]TaskStats{}
+	put := func(i int, byType map[string]TaskStats) {
+		for tt, st := range byType {
+			if out[tt] == nil {
+				out[tt] = make([]TaskStats, len(periods))
+			}
+			out[tt][i] = st
+		}
+	}
+	for i, payload := range pc.payload {
+		if payload == nil {
+			continue
+		}
+		var got map[string]TaskStats
+		if err := json.Unmarshal(payload, &got); err != nil {
+			return nil, fmt.Errorf("read cached task statistics: %w", err)
+		}
+		put(i, got)
+	}
+	idx, todo := pc.misses(periods)
+	if len(todo) == 0 {
+		return out, nil
+	}
+	got, err := q.computeTaskStats(ctx, s, todo, providerModels)
+	if err != nil {
+		return nil, err
+	}
+	values := make([]any, len(idx))
+	for j, i := range idx {
+		put(i, got[j])
+		values[j] = got[j]
+	}
+	pc.store(ctx, periods, idx, values)
+	return out, nil
+}
+
+// computeTaskStats runs the per-task statistics of each period (ascending,
+// not necessarily contiguous) in one pass over the task windows: each
+// window is counted in every period whose look-back range holds it (its
+// own, and those starting within TaskLookback after it), then grouped per
+// period and task.
+func (q *Querier) computeTaskStats(ctx context.Context, s Slice, periods []Period, providerModels []string) ([]map[string]TaskStats, error) {
 	inner := Slice{Tenant: s.Tenant}
 	// FINAL reads every column named: app and models only when the slice
 	// filters on them.
-	cols, extra := "tenant, task_id, task_type, min_time, max_time, requests, input_tokens, output_tokens, cost_nanos, done", ""
+	cols, extra := "tenant, task_id, task_type, window_start, min_time, max_time, requests, input_tokens, output_tokens, cost_nanos, done", ""
 	if s.App != "" {
 		cols, extra = cols+", app", extra+", argMin(app, min_time) AS app"
 	}
@@ -181,29 +231,57 @@ func (q *Querier) taskStats(ctx context.Context, s Slice, periods []Period, prov
 	// ClickHouse 18.16 runs one FINAL in one thread; one FINAL per month of
 	// task windows (task_rollup's partition, so every version of a row is
 	// in the same one) lets the branches of the UNION ALL run side by side.
-	var finals []string
-	for _, r := range monthRanges(from.Add(-q.TaskLookback), to) {
-		finals = append(finals, "SELECT "+cols+" FROM "+q.db+".task_rollup FINAL WHERE "+taskFilter(inner, r[0], r[1], nil))
+	// The ranges read: each period's from TaskLookback before it, merged
+	// where they overlap.
+	var reads [][2]time.Time
+	for _, p := range periods {
+		lo := p.Start.Add(-q.TaskLookback)
+		if n := len(reads); n > 0 && !lo.After(reads[n-1][1]) {
+			if p.End.After(reads[n-1][1]) {
+				reads[n-1][1] = p.End
+			}
+			continue
+		}
+		reads = append(reads, [2]time.Time{lo, p.End})
 	}
-	sql := `SELECT ` + periodExpr("last_seen", periods) + ` AS p, task_type,
+	var finals []string
+	for _, rd := range reads {
+		for _, r := range monthRanges(rd[0], rd[1]) {
+			finals = append(finals, "SELECT "+cols+" FROM "+q.db+".task_rollup FINAL WHERE "+taskFilter(inner, r[0], r[1], nil))
+		}
+	}
+	starts, lows, ends := make([]string, len(periods)), make([]string, len(periods)), make([]string, len(periods))
+	for i, p := range periods {
+		starts[i], lows[i], ends[i] = ts(p.Start), ts(p.Start.Add(-q.TaskLookback)), ts(p.End)
+	}
+	lowArr, endArr, startArr := "["+strings.Join(lows, ", ")+"]", "["+strings.Join(ends, ", ")+"]", "["+strings.Join(starts, ", ")+"]"
+	// A task is in a period when one of its windows starts there. (The
+	// HAVING names window_start outside the lambda too: 18.16 drops a
+	// column from a subquery when only a lambda uses it.)
+	perTask := fmt.Sprintf(`SELECT p, tenant, task_id, argMin(task_type, min_time) AS task_type,
+  max(max_time) AS last_seen, sum(requests) AS requests, sum(input_tokens + output_tokens) AS tokens,
+  sum(cost_nanos) AS cost, max(done) AS done%s
+ FROM (SELECT *, arrayJoin(arrayFilter(i -> window_start >= arrayElement(%s, i + 1) AND window_start < arrayElement(%s, i + 1), range(%d))) AS p
+       FROM (%s))
+ GROUP BY p, tenant, task_id
+ HAVING max(window_start) >= arrayElement(%s, p + 1)`, extra, lowArr, endArr, len(periods), strings.Join(finals, " UNION ALL "), startArr)
+	sql := `SELECT toInt32(p), task_type,
  toUInt64(countIf(done = 1)), toUInt64(countIf(done = 0)),
  toFloat64(avgIf(tokens, done = 1)), toFloat64(quantileExactIf(0.5)(tokens, done = 1)), toFloat64(quantileExactIf(0.95)(tokens, done = 1)),
  toFloat64(avgIf(requests, done = 1)), toFloat64(quantileExactIf(0.5)(requests, done = 1)), toFloat64(quantileExactIf(0.95)(requests, done = 1)),
  toFloat64(avgIf(cost, done = 1)), toFloat64(quantileExactIf(0.5)(cost, done = 1)), toFloat64(quantileExactIf(0.95)(cost, done = 1))
-FROM (
- SELECT tenant, task_id, argMin(task_type, min_time) AS task_type,
-  max(max_time) AS last_seen, sum(requests) AS requests, sum(input_tokens + output_tokens) AS tokens,
-  sum(cost_nanos) AS cost, max(done) AS done` + extra + `
- FROM (` + strings.Join(finals, " UNION ALL ") + `)
- GROUP BY tenant, task_id
-) WHERE ` + taskOuterFilter(s, providerModels) + `
+FROM (` + perTask + `)
+WHERE ` + taskOuterFilter(s, providerModels) + `
 GROUP BY p, task_type`
 	rows, err := q.conn.Query(ctx, sql)
 	if err != nil {
 		return nil, fmt.Errorf("query task statistics: %w", err)
 	}
 	defer rows.Close()
-	out := map[string][]TaskStats{}
+	out := make([]map[string]TaskStats, len(periods))
+	for i := range out {
+		out[i] = map[string]TaskStats{}
+	}
 	for rows.Next() {
 		var p int32
 		var tt string
@@ -212,16 +290,13 @@ GROUP BY p, task_type`
 			&st.MeanRequests, &st.P50Requests, &st.P95Requests, &st.MeanCostNanos, &st.P50CostNanos, &st.P95CostNanos); err != nil {
 			return nil, fmt.Errorf("scan task statistics: %w", err)
 		}
-		if p < 0 {
+		if p < 0 || int(p) >= len(periods) {
 			continue
-		}
-		if out[tt] == nil {
-			out[tt] = make([]TaskStats, len(periods))
 		}
 		if st.Ended == 0 { // avg of nothing is nan
 			st = TaskStats{Running: st.Running}
 		}
-		out[tt][p] = st
+		out[p][tt] = st
 	}
 	return out, rows.Err()
 }

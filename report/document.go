@@ -10,12 +10,13 @@ import (
 
 // Document is the JSON contract of `jevons report --format json`. Money is
 // a decimal USD string with nine places (exact nano-dollars); ratios are
-// numbers, or null when not defined. Period start and end are UTC dates,
-// end inclusive.
+// numbers, or null when not defined. Period start and end are dates of the
+// report's time zone (tz, an IANA name; UTC unless --tz), end inclusive.
 type Document struct {
 	From           string                    `json:"from"`
 	To             string                    `json:"to"`
 	By             string                    `json:"by"`
+	TZ             string                    `json:"tz"`
 	Slice          analytics.Slice           `json:"slice"`
 	Empty          bool                      `json:"empty"`
 	Note           string                    `json:"note,omitempty"`
@@ -106,7 +107,7 @@ type TaskTypePeriod struct {
 func Build(res *analytics.Result, by analytics.Granularity) *Document {
 	p := res.Periods
 	d := &Document{
-		From: date(p[0].Start), To: date(p[len(p)-1].End.AddDate(0, 0, -1)), By: string(by),
+		From: date(p[0].Start), To: date(p[len(p)-1].End.AddDate(0, 0, -1)), By: string(by), TZ: p[0].Start.Location().String(),
 		Slice: res.Slice, Empty: res.Empty(),
 		Periods:        figures(res.Periods, res.Totals),
 		Summary:        summary(res.Summary()),
@@ -148,7 +149,8 @@ func splitKey(k string) (string, string) {
 	return "", k
 }
 
-func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+// date is t's date in its own time zone, the report's.
+func date(t time.Time) string { return t.Format(time.DateOnly) }
 
 // usdFloat renders a derived amount (a mean, a quantile) rounded to the
 // nano-dollar.

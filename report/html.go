@@ -27,7 +27,7 @@ th,td{padding:3px 6px;border-bottom:1px solid #e3e3e3;text-align:right}th:first-
 figure{margin:0 0 1em;break-inside:avoid}
 @media print{body{max-width:none}.verdict{background:none}}
 </style></head><body>
-<h1>Jevons report, {{.D.From}} to {{.D.To}}, by {{.D.By}}: {{.Slice}}</h1>
+<h1>Jevons report, {{.D.From}} to {{.D.To}} ({{.D.TZ}}), by {{.D.By}}: {{.Slice}}</h1>
 <p class="verdict" id="verdict">{{.Headline}}</p>
 <p class="para" id="paragraph">{{.Paragraph}}</p>
 {{if not .D.Empty}}

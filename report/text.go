@@ -12,7 +12,7 @@ import (
 
 // Text writes a table per period and the verdict in one paragraph.
 func Text(w io.Writer, d *Document) error {
-	fmt.Fprintf(w, "Jevons report %s to %s by %s, %s\n\n", d.From, d.To, d.By, sliceName(d.Slice))
+	fmt.Fprintf(w, "Jevons report %s to %s (%s) by %s, %s\n\n", d.From, d.To, d.TZ, d.By, sliceName(d.Slice))
 	if d.Empty {
 		_, err := fmt.Fprintf(w, "No requests match this slice between %s and %s: nothing to report.\n", d.From, d.To)
 		return err

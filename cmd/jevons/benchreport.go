@@ -19,8 +19,10 @@ import (
 // runBenchReport loads a synthetic year of rollups into ClickHouse and
 // times every query of a monthly report over it: the usage queries through
 // the 1-minute view (before day states) and the day states alone (before
-// month states), and the whole report as it runs (month states for whole
-// months).
+// month states), then the whole report as it runs (month states for whole
+// months) with the task figures computed, read back from report_cache, and
+// read back but for the last month, changed by a new task window before
+// each run (what a report of a live system does).
 func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench report", stderr)
 	cfg := sink.DefaultConfig()
@@ -61,28 +63,60 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	sources := []analytics.Source{analytics.DayStates, analytics.MonthStates}
+	// Each variant times every query of the report; the "before" ones the
+	// usage queries only.
+	type variant struct {
+		label string
+		src   analytics.Source
+		cache bool
+		prep  func(run int) error // before each timed run
+	}
+	var variants []variant
 	if *before {
-		sources = append([]analytics.Source{analytics.MinuteView}, sources...)
+		variants = append(variants, variant{label: "before: usage view over minutes", src: analytics.MinuteView})
 	}
-	label := map[analytics.Source]string{
-		analytics.MinuteView:  "before: usage view over minutes",
-		analytics.DayStates:   "before: day states",
-		analytics.MonthStates: "after: month states for whole months",
-	}
+	lastMonth := periods[len(periods)-1]
+	newWindow := 0
+	variants = append(variants,
+		variant{label: "before: day states", src: analytics.DayStates},
+		variant{label: "after: month states, task figures computed", src: analytics.MonthStates},
+		variant{label: "after: month states, task figures of unchanged periods from report_cache", src: analytics.MonthStates, cache: true},
+		variant{label: "after: month states and report_cache, a new task window in the last month before each run", src: analytics.MonthStates, cache: true,
+			prep: func(int) error {
+				newWindow++
+				w := lastMonth.Start.Add(time.Duration(newWindow) * time.Hour)
+				return conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.task_rollup (src_partition, tenant, task_id, window_start, task_type, app,
+ min_time, max_time, requests, input_tokens, output_tokens, cost_nanos, ref_cost_nanos, models, done, version, written_at)
+ VALUES (0, 'tenant-7', 'bench-new-%d-%d', %d, 'agent-run', 'app', %d, %d, 1, 100, 10, 1000, 1000, ['gpt-4o'], 1, 1, now())`,
+					cfg.Database, time.Now().UnixNano(), newWindow, w.Unix(), w.Unix()+60, w.Unix()+120))
+			}},
+	)
 	enc := json.NewEncoder(stdout)
-	for _, src := range sources {
+	for _, v := range variants {
 		for _, s := range []analytics.Slice{{}, {Tenant: "tenant-7"}} {
 			q := analytics.NewQuerier(conn, cfg.Database)
-			q.Source = src
+			q.Source, q.Cache = v.src, v.cache
 			n, qctx := *runs, ctx
-			if src == analytics.MinuteView {
+			if v.src == analytics.MinuteView {
 				n = 1
 				qctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_execution_time": int(limit.Seconds())}))
 			}
+			usageOnly := v.src != analytics.MonthStates
+			if v.cache {
+				// Fill the cache: one untimed report.
+				if err := conn.Exec(ctx, "TRUNCATE TABLE "+cfg.Database+".report_cache"); err != nil {
+					return err
+				}
+				q.TimeReport(ctx, s, periods, usageOnly)
+			}
 			var all [][]analytics.Timing
-			for range n {
-				all = append(all, q.TimeReport(qctx, s, periods, src != analytics.MonthStates))
+			for r := range n {
+				if v.prep != nil {
+					if err := v.prep(r); err != nil {
+						return fmt.Errorf("bench report: prepare %q: %w", v.label, err)
+					}
+				}
+				all = append(all, q.TimeReport(qctx, s, periods, usageOnly))
 			}
 			for i, first := range all[0] {
 				secs := make([]float64, len(all))
@@ -91,7 +125,7 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 				}
 				sort.Float64s(secs)
 				if err := enc.Encode(map[string]any{
-					"source": label[src],
+					"source": v.label,
 					"slice":  s, "query": first.Query, "median_seconds": secs[len(secs)/2], "runs": len(secs), "error": first.Error,
 					"minute_rows": year.MinuteRows, "months": len(periods),
 				}); err != nil {

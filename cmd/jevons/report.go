@@ -22,6 +22,8 @@ type reportOptions struct {
 	format   string
 	out      string
 	minutes  bool
+	noCache  bool
+	loc      *time.Location
 }
 
 // parseReportFlags reads and checks the flags; a bad value names its flag
@@ -35,12 +37,14 @@ func parseReportFlags(args []string, stderr io.Writer) (*reportOptions, error) {
 	fs.StringVar(&o.slice.TaskType, "task-type", "", "only this task type")
 	fs.StringVar(&o.slice.Provider, "provider", "", "only this provider")
 	fs.StringVar(&o.slice.Model, "model", "", "only this model")
-	from := fs.String("from", "", "first day, YYYY-MM-DD (UTC; required)")
-	to := fs.String("to", "", "last day, inclusive, YYYY-MM-DD (UTC; required)")
+	from := fs.String("from", "", "first day, YYYY-MM-DD, in --tz (required)")
+	to := fs.String("to", "", "last day, inclusive, YYYY-MM-DD, in --tz (required)")
+	tz := fs.String("tz", "UTC", "time zone of the days, weeks and months (an IANA name such as Europe/Paris)")
 	by := fs.String("by", "month", "period: day, week (ISO, from Monday) or month")
 	fs.StringVar(&o.format, "format", "text", "text, json or html")
 	fs.StringVar(&o.out, "out", "", "write to this file instead of stdout")
 	fs.BoolVar(&o.minutes, "from-minutes", false, "read the 1-minute usage view instead of the day states (slow over long ranges)")
+	fs.BoolVar(&o.noCache, "no-cache", false, "compute the task figures of every period instead of reading past periods' back from report_cache")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
@@ -54,6 +58,9 @@ func parseReportFlags(args []string, stderr io.Writer) (*reportOptions, error) {
 	var err error
 	if *from == "" || *to == "" {
 		return nil, bad(map[bool]string{true: "from", false: "to"}[*from == ""], "required, YYYY-MM-DD")
+	}
+	if o.loc, err = time.LoadLocation(*tz); err != nil || *tz == "" || *tz == "Local" {
+		return nil, bad("tz", "want an IANA time zone name such as UTC or Europe/Paris, got %q", *tz)
 	}
 	if o.from, err = time.Parse(time.DateOnly, *from); err != nil {
 		return nil, bad("from", "want YYYY-MM-DD, got %q", *from)
@@ -80,7 +87,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	periods, err := analytics.Periods(o.from, o.to, o.by)
+	periods, err := analytics.PeriodsIn(o.from, o.to, o.by, o.loc)
 	if err != nil {
 		return err
 	}
@@ -93,6 +100,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if o.minutes {
 		q.Source = analytics.MinuteView
 	}
+	// The cache's validity check reads system.parts, which shows one
+	// server's parts: on a cluster every period is computed.
+	q.Cache = !o.noCache && o.ch.Cluster == ""
 	res, err := q.Query(ctx, o.slice, periods)
 	if err != nil {
 		return err

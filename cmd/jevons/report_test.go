@@ -31,6 +31,8 @@ func TestReportFlagsExitTwoNamingTheFlag(t *testing.T) {
 		{"a missing date", "--from", []string{"--to", "2026-02-01"}},
 		{"an unknown format", "--format", []string{"--from", "2026-01-01", "--to", "2026-02-01", "--format", "pdf"}},
 		{"an unknown period", "--by", []string{"--from", "2026-01-01", "--to", "2026-02-01", "--by", "year"}},
+		{"an unknown time zone", "--tz", []string{"--from", "2026-01-01", "--to", "2026-02-01", "--tz", "Mars/Olympus"}},
+		{"the local zone, which differs between machines", "--tz", []string{"--from", "2026-01-01", "--to", "2026-02-01", "--tz", "Local"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
