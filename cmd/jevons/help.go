@@ -49,6 +49,7 @@ var examples = map[string][]string{
 	"report": {
 		"jevons report --from 2025-01-01 --to 2025-06-30 --by month",
 		"jevons report --tenant acme --from 2025-01-01 --to 2025-06-30 --by week --format html --out report.html",
+		"jevons report --tz America/New_York --from 2025-01-01 --to 2025-12-31 --by month --format json",
 	},
 	"bench report": {"jevons bench report --clickhouse 127.0.0.1:9000 --rows 50000000"},
 	"bench ingest": {"jevons bench ingest --brokers 127.0.0.1:9092 --duration 10s --concurrency 32"},
