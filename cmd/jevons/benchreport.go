@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -34,6 +35,7 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	runs := fs.Int("runs", 3, "runs of each query; the median is reported")
 	before := fs.Bool("before", true, "also time the usage queries through the 1-minute usage view (one run each)")
 	limit := fs.Duration("before-timeout", 2*time.Minute, "max_execution_time of a query through the 1-minute view")
+	only := fs.String("variants", "days,computed,cached,changing", "which timings to run: days (usage from day states), computed (task figures computed), cached (read back from report_cache), changing (a new task window in the last month before each run)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -66,6 +68,7 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	// Each variant times every query of the report; the "before" ones the
 	// usage queries only.
 	type variant struct {
+		name  string
 		label string
 		src   analytics.Source
 		cache bool
@@ -73,26 +76,34 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	var variants []variant
 	if *before {
-		variants = append(variants, variant{label: "before: usage view over minutes", src: analytics.MinuteView})
+		variants = append(variants, variant{name: "minutes", label: "before: usage view over minutes", src: analytics.MinuteView})
 	}
 	lastMonth := periods[len(periods)-1]
 	newWindow := 0
 	variants = append(variants,
-		variant{label: "before: day states", src: analytics.DayStates},
-		variant{label: "after: month states, task figures computed", src: analytics.MonthStates},
-		variant{label: "after: month states, task figures of unchanged periods from report_cache", src: analytics.MonthStates, cache: true},
-		variant{label: "after: month states and report_cache, a new task window in the last month before each run", src: analytics.MonthStates, cache: true,
+		variant{name: "days", label: "before: day states", src: analytics.DayStates},
+		variant{name: "computed", label: "after: month states, task figures computed", src: analytics.MonthStates},
+		variant{name: "cached", label: "after: month states, task figures of unchanged periods from report_cache", src: analytics.MonthStates, cache: true},
+		variant{name: "changing", label: "after: month states and report_cache, a new task window in the last month before each run", src: analytics.MonthStates, cache: true,
 			prep: func(int) error {
 				newWindow++
 				w := lastMonth.Start.Add(time.Duration(newWindow) * time.Hour)
 				return conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.task_rollup (src_partition, tenant, task_id, window_start, task_type, app,
  min_time, max_time, requests, input_tokens, output_tokens, cost_nanos, ref_cost_nanos, models, done, version, written_at)
- VALUES (0, 'tenant-7', 'bench-new-%d-%d', %d, 'agent-run', 'app', %d, %d, 1, 100, 10, 1000, 1000, ['gpt-4o'], 1, 1, now())`,
+ SELECT 0, 'tenant-7', 'bench-new-%d-%d', toDateTime(%d, 'UTC'), 'agent-run', 'app', toDateTime(%d, 'UTC'), toDateTime(%d, 'UTC'),
+  1, 100, 10, 1000, 1000, ['gpt-4o'], 1, 1, now()`,
 					cfg.Database, time.Now().UnixNano(), newWindow, w.Unix(), w.Unix()+60, w.Unix()+120))
 			}},
 	)
 	enc := json.NewEncoder(stdout)
+	want := map[string]bool{"minutes": true}
+	for _, n := range strings.Split(*only, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
 	for _, v := range variants {
+		if v.name != "" && !want[v.name] {
+			continue
+		}
 		for _, s := range []analytics.Slice{{}, {Tenant: "tenant-7"}} {
 			q := analytics.NewQuerier(conn, cfg.Database)
 			q.Source, q.Cache = v.src, v.cache
