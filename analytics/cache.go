@@ -33,6 +33,11 @@ import (
 // cacheTable is the table of cached task figures (migration 0009).
 const cacheTable = "report_cache"
 
+// cacheVersion is part of every key: a release that changes how a cached
+// figure is computed changes it, so rows of an earlier release are never
+// read.
+const cacheVersion = 1
+
 // periodCache holds, for one figure over a report's periods, what the cache
 // had and what is needed to store the rest.
 type periodCache struct {
@@ -197,12 +202,13 @@ func months(from, to time.Time) []string {
 // cacheKey digests what a figure of one period depends on besides the data.
 func cacheKey(db, kind string, s Slice, providerModels []string, p Period, lookback time.Duration) string {
 	b, _ := json.Marshal(struct {
+		Version         int
 		DB, Kind        string
 		Slice           Slice
 		Models          []string
 		Start, End      time.Time
 		LookbackSeconds float64
-	}{db, kind, s, providerModels, p.Start.UTC(), p.End.UTC(), lookback.Seconds()})
+	}{cacheVersion, db, kind, s, providerModels, p.Start.UTC(), p.End.UTC(), lookback.Seconds()})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
