@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -41,39 +43,36 @@ const cacheVersion = 1
 // periodCache holds, for one figure over a report's periods, what the cache
 // had and what is needed to store the rest.
 type periodCache struct {
-	q       *Querier
-	keys    []string          // per period; "" when the cache is off
-	parts   []string          // per period: the digest of its parts
-	payload []json.RawMessage // per period: nil when it must be computed
+	q        *Querier
+	keys     []string          // per period; nil when the cache is off
+	parts    []string          // per period: the digest of its parts
+	payload  []json.RawMessage // per period: nil when it must be computed
+	tables   []string
+	lookback time.Duration
 }
 
 // openCache looks up figure kind of every period: its parts are those of
 // tables in the months from the period's start minus lookback to its end.
-// On any error the cache is off for this figure and every period is
-// computed.
+// The cache is off for this figure, and every period computed, unless
+// every table stores its own parts (a MergeTree; not a Distributed table,
+// whose parts system.parts does not show), and on any error.
 func (q *Querier) openCache(ctx context.Context, kind string, tables []string, lookback time.Duration, s Slice, providerModels []string, periods []Period) *periodCache {
 	pc := &periodCache{q: q, payload: make([]json.RawMessage, len(periods))}
-	if !q.Cache {
+	if !q.Cache || !q.ownParts(ctx, tables) {
 		return pc
 	}
-	from, to := periods[0].Start.Add(-lookback), periods[len(periods)-1].End
-	byMonth := make([]map[string]string, len(tables))
-	for i, table := range tables {
-		var err error
-		if byMonth[i], err = q.monthParts(ctx, table, from, to); err != nil {
-			return pc
-		}
+	parts, err := q.digests(ctx, tables, lookback, periods)
+	if err != nil {
+		return pc
 	}
-	keys, parts := make([]string, len(periods)), make([]string, len(periods))
+	if s.Provider == "" {
+		providerModels = nil // they only matter to a provider's slice
+	} else {
+		providerModels = slices.Compact(slices.Sorted(slices.Values(providerModels)))
+	}
+	keys := make([]string, len(periods))
 	for i, p := range periods {
 		keys[i] = cacheKey(q.db, kind, s, providerModels, p, lookback)
-		h := sha256.New()
-		for j, table := range tables {
-			for _, m := range months(p.Start.Add(-lookback), p.End) {
-				fmt.Fprintf(h, "%s/%s:%s;", table, m, byMonth[j][m])
-			}
-		}
-		parts[i] = hex.EncodeToString(h.Sum(nil))
 	}
 	quoted := make([]string, len(keys))
 	for i, k := range keys {
@@ -101,8 +100,57 @@ func (q *Querier) openCache(ctx context.Context, kind string, tables []string, l
 	if rows.Err() != nil {
 		return &periodCache{q: q, payload: make([]json.RawMessage, len(periods))}
 	}
-	pc.keys, pc.parts = keys, parts
+	pc.keys, pc.parts, pc.tables, pc.lookback = keys, parts, tables, lookback
 	return pc
+}
+
+// ownParts reports whether every table is a MergeTree of this server.
+func (q *Querier) ownParts(ctx context.Context, tables []string) bool {
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		quoted[i] = quote(t)
+	}
+	rows, err := q.conn.Query(ctx, "SELECT name, engine FROM system.tables WHERE database = "+quote(q.db)+
+		" AND name IN ("+strings.Join(quoted, ", ")+")")
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name, engine string
+		if err := rows.Scan(&name, &engine); err != nil || !strings.HasSuffix(engine, "MergeTree") {
+			return false
+		}
+		n++
+	}
+	return rows.Err() == nil && n == len(tables)
+}
+
+// digests returns, per period, the digest of the active parts of tables
+// in the months from the period's start minus lookback to its end, and of
+// every part outside monthly partitions.
+func (q *Querier) digests(ctx context.Context, tables []string, lookback time.Duration, periods []Period) ([]string, error) {
+	from, to := periods[0].Start.Add(-lookback), periods[len(periods)-1].End
+	byMonth := make([]map[string]string, len(tables))
+	for i, table := range tables {
+		var err error
+		if byMonth[i], err = q.monthParts(ctx, table, from, to); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]string, len(periods))
+	for i, p := range periods {
+		h := sha256.New()
+		for j, table := range tables {
+			fmt.Fprintf(h, "%s/other:%s;", table, byMonth[j][otherPartitions])
+			for _, m := range months(p.Start.Add(-lookback), p.End) {
+				fmt.Fprintf(h, "%s/%s:%s;", table, m, byMonth[j][m])
+			}
+		}
+		out[i] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out, nil
 }
 
 // misses returns the periods the cache did not hold, in order.
@@ -115,21 +163,28 @@ func (pc *periodCache) misses(periods []Period) (idx []int, ps []Period) {
 	return idx, ps
 }
 
-// store keeps the figures computed for periods idx. Periods not yet over
-// are not kept: their parts change with the next flush. A failed insert (a
-// read-only user) is ignored: the figures returned are the computed ones.
+// store keeps the figures computed for periods idx, when the parts they
+// were read from are still those of the lookup (a part that landed between
+// the two could be detached again later; such a figure is not kept).
+// Periods not yet over are not kept: their parts change with the next
+// flush. A failed insert (a read-only user) is ignored: the figures
+// returned are the computed ones.
 func (pc *periodCache) store(ctx context.Context, periods []Period, idx []int, values []any) {
 	if pc.keys == nil {
 		return
 	}
 	now := pc.q.now()
+	parts, err := pc.q.digests(ctx, pc.tables, pc.lookback, periods)
+	if err != nil {
+		return
+	}
 	b, err := pc.q.conn.PrepareBatch(ctx, "INSERT INTO "+pc.q.db+"."+cacheTable+" (key, parts, payload, computed_at)")
 	if err != nil {
 		return
 	}
 	n := 0
 	for j, i := range idx {
-		if periods[i].End.After(now) {
+		if periods[i].End.After(now) || parts[i] != pc.parts[i] {
 			continue
 		}
 		payload, err := json.Marshal(values[j])
@@ -150,14 +205,20 @@ func (pc *periodCache) store(ctx context.Context, periods []Period, idx []int, v
 	_ = b.Send()
 }
 
-// monthParts digests the active parts of table's monthly partitions
+// otherPartitions is the monthParts entry of the parts outside partitions
+// named YYYYMM.
+const otherPartitions = "other"
+
+// monthParts lists the active parts of table's monthly partitions
 // (partition ids YYYYMM, as toYYYYMM of the partition key) from from's
-// month to to's, per month.
+// month to to's, per month, and under otherPartitions every part of a
+// partition not named so (which any period may read).
 func (q *Querier) monthParts(ctx context.Context, table string, from, to time.Time) (map[string]string, error) {
 	ms := months(from, to)
 	rows, err := q.conn.Query(ctx, "SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts"+
 		" WHERE database = "+quote(q.db)+" AND table = "+quote(table)+" AND active"+
-		" AND partition_id >= "+quote(ms[0])+" AND partition_id <= "+quote(ms[len(ms)-1])+
+		" AND (partition_id >= "+quote(ms[0])+" AND partition_id <= "+quote(ms[len(ms)-1])+
+		" OR NOT match(partition_id, '^[0-9]{6}$'))"+
 		" ORDER BY partition_id, name")
 	if err != nil {
 		return nil, fmt.Errorf("read the parts of %s: %w", table, err)
@@ -170,6 +231,9 @@ func (q *Querier) monthParts(ctx context.Context, table string, from, to time.Ti
 		var mtime uint32
 		if err := rows.Scan(&id, &name, &n, &mtime); err != nil {
 			return nil, fmt.Errorf("scan the parts of %s: %w", table, err)
+		}
+		if !monthID.MatchString(id) {
+			id = otherPartitions
 		}
 		if lists[id] == nil {
 			lists[id] = &strings.Builder{}
@@ -185,6 +249,8 @@ func (q *Querier) monthParts(ctx context.Context, table string, from, to time.Ti
 	}
 	return out, nil
 }
+
+var monthID = regexp.MustCompile(`^[0-9]{6}$`)
 
 // months lists the UTC months (YYYYMM) that [from, to) touches.
 func months(from, to time.Time) []string {

@@ -121,3 +121,46 @@ func TestOpenPeriodsAndMissingCacheTableAreComputed(t *testing.T) {
 		t.Fatalf("without the cache table %+v, with it %+v", g, f)
 	}
 }
+
+// Tables whose parts system.parts does not show (a Distributed table on a
+// cluster read without --cluster, a Merge table) give no digest to trust:
+// their figures are computed every time, never cached.
+func TestTablesWithoutOwnPartsAreNeverCached(t *testing.T) {
+	conn, db := newDB(t)
+	ctx := context.Background()
+	for _, stmt := range []string{
+		"RENAME TABLE " + db + ".task_rollup TO " + db + ".task_rollup_store",
+		"CREATE TABLE " + db + ".task_rollup AS " + db + ".task_rollup_store ENGINE = Merge(" + db + ", '^task_rollup_store$')",
+	} {
+		if err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := []string{"gpt-4o"}
+	insertTasks(t, conn, db+".task_rollup_store", []taskRow{
+		{0, "acme", "run-1", "2026-01-10 10:00:00", "review", "app", "2026-01-10 10:05:00", "2026-01-10 10:50:00", 4, 1000, 100, 5000, 9000, g, 1, 7},
+	})
+	periods, _ := Periods(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC), Month)
+	q := NewQuerier(conn, db)
+	first, err := q.taskStats(ctx, Slice{}, periods, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insertTasks(t, conn, db+".task_rollup_store", []taskRow{
+		{0, "acme", "run-2", "2026-01-12 10:00:00", "review", "app", "2026-01-12 10:05:00", "2026-01-12 10:50:00", 2, 10, 10, 10, 10, g, 1, 3},
+	})
+	second, err := q.taskStats(ctx, Slice{}, periods, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first["review"][0].Ended != 1 || second["review"][0].Ended != 2 {
+		t.Fatalf("ended tasks %d then %d, want 1 then 2", first["review"][0].Ended, second["review"][0].Ended)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".report_cache WHERE payload LIKE '%review%'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("%d task statistics cached from a table without parts of its own", n)
+	}
+}

@@ -39,13 +39,16 @@ func Periods(from, to time.Time, by Granularity) ([]Period, error) {
 
 // PeriodsIn cuts the days from..to (both inclusive; their year, month and
 // day are dates in loc) into the calendar periods of loc: a day runs from
-// one local midnight to the next (23 or 25 hours across a daylight-saving
-// change). Periods keep loc, so their dates print as local dates.
+// its first instant to the next day's (23 or 25 hours across a
+// daylight-saving change; where a change skips midnight, the day starts
+// when the clocks jump). Calendar arithmetic is done on dates, and only
+// the boundaries become instants. Periods keep loc, so their dates print
+// as local dates.
 func PeriodsIn(from, to time.Time, by Granularity, loc *time.Location) ([]Period, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	from, to = day(from, loc), day(to, loc)
+	from, to = civilDay(from), civilDay(to)
 	if to.Before(from) {
 		return nil, fmt.Errorf("from %s is after to %s", from.Format(time.DateOnly), to.Format(time.DateOnly))
 	}
@@ -66,28 +69,47 @@ func PeriodsIn(from, to time.Time, by Granularity, loc *time.Location) ([]Period
 		if next.After(end) {
 			next = end
 		}
-		out = append(out, Period{Start: start, End: next})
+		out = append(out, Period{Start: firstInstant(start, loc), End: firstInstant(next, loc)})
 		start = next
 	}
 	return out, nil
 }
 
-// day is the midnight in loc of t's date (t's year, month and day as they
-// read in t's own location).
-func day(t time.Time, loc *time.Location) time.Time {
+// civilDay carries t's date (its year, month and day as they read in t's
+// own location) as midnight UTC, where date arithmetic has no gaps.
+func civilDay(t time.Time) time.Time {
 	y, m, d := t.Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
-// periodStart is the calendar start of the period holding t, in t's
-// location.
+// firstInstant is the first instant of the date carried by day (a
+// civilDay) in loc: its midnight, or, where a daylight-saving change skips
+// midnight, the instant the clocks jump.
+func firstInstant(day time.Time, loc *time.Location) time.Time {
+	t := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, loc)
+	if t.Day() != day.Day() {
+		// Normalised back into the day before: the day starts where that
+		// zone period ends.
+		_, end := t.ZoneBounds()
+		return end
+	}
+	if t.Hour() != 0 || t.Minute() != 0 || t.Second() != 0 {
+		// Normalised forward past the jump: the day starts at the jump.
+		start, _ := t.ZoneBounds()
+		return start
+	}
+	return t
+}
+
+// periodStart is the calendar start of the period holding the date t (a
+// civilDay).
 func periodStart(t time.Time, by Granularity) time.Time {
 	switch by {
 	case Week:
 		wd := (int(t.Weekday()) + 6) % 7 // Monday = 0
 		return t.AddDate(0, 0, -wd)
 	case Month:
-		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, t.Location())
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 	}
 	return t
 }

@@ -114,3 +114,64 @@ func TestMonthRangesCutAtMonthStarts(t *testing.T) {
 		}
 	}
 }
+
+// Calendar periods of zones with daylight-saving changes: every day is one
+// period from its first instant to the next day's, labelled with its own
+// date, also where the change skips midnight (Santiago, Havana, Cairo,
+// Beirut, the Azores) and where a day has 23 or 25 hours (Paris).
+func TestPeriodsInZonesWithDaylightSavingChanges(t *testing.T) {
+	for _, tt := range []struct {
+		zone     string
+		from, to string
+	}{
+		{"America/Santiago", "2024-09-01", "2024-09-15"},
+		{"America/Santiago", "2025-04-01", "2025-04-10"},
+		{"America/Havana", "2025-03-01", "2025-03-15"},
+		{"Africa/Cairo", "2025-04-20", "2025-05-05"},
+		{"Asia/Beirut", "2025-03-25", "2025-04-05"},
+		{"Atlantic/Azores", "2025-03-25", "2025-04-05"},
+		{"Europe/Paris", "2025-03-25", "2025-04-05"},
+		{"Europe/Paris", "2025-10-20", "2025-10-31"},
+	} {
+		t.Run(tt.zone+" "+tt.from, func(t *testing.T) {
+			loc, err := time.LoadLocation(tt.zone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			from, _ := time.Parse(time.DateOnly, tt.from)
+			to, _ := time.Parse(time.DateOnly, tt.to)
+			days, err := PeriodsIn(from, to, Day, loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := int(to.Sub(from).Hours()/24) + 1; len(days) != want {
+				t.Fatalf("%d days, want %d", len(days), want)
+			}
+			for i, p := range days {
+				want := from.AddDate(0, 0, i).Format(time.DateOnly)
+				if got := p.Start.Format(time.DateOnly); got != want {
+					t.Errorf("day %d starts on %s (%s), want %s", i, got, p.Start, want)
+				}
+				if got := p.End.Add(-time.Nanosecond).Format(time.DateOnly); got != want {
+					t.Errorf("day %d ends on %s, want %s", i, got, want)
+				}
+				if h := p.End.Sub(p.Start).Hours(); h < 23 || h > 25 {
+					t.Errorf("day %s lasts %v hours", want, h)
+				}
+				if before := p.Start.Add(-time.Nanosecond); before.Format(time.DateOnly) == want {
+					t.Errorf("day %s starts at %s, after an instant of the same date", want, p.Start)
+				}
+				if i > 0 && !days[i-1].End.Equal(p.Start) {
+					t.Errorf("day %d does not start where day %d ends", i, i-1)
+				}
+			}
+			weeks, _ := PeriodsIn(from, to, Week, loc)
+			months, _ := PeriodsIn(from, to, Month, loc)
+			for _, ps := range [][]Period{weeks, months} {
+				if !ps[0].Start.Equal(days[0].Start) || !ps[len(ps)-1].End.Equal(days[len(days)-1].End) {
+					t.Errorf("weeks or months span %s..%s, days %s..%s", ps[0].Start, ps[len(ps)-1].End, days[0].Start, days[len(days)-1].End)
+				}
+			}
+		})
+	}
+}

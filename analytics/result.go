@@ -305,7 +305,8 @@ GROUP BY p, task_type`
 func monthRanges(from, to time.Time) [][2]time.Time {
 	var out [][2]time.Time
 	for t := from; t.Before(to); {
-		next := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0)
+		u := t.UTC()
+		next := time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0)
 		if next.After(to) {
 			next = to
 		}

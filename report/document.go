@@ -107,7 +107,7 @@ type TaskTypePeriod struct {
 func Build(res *analytics.Result, by analytics.Granularity) *Document {
 	p := res.Periods
 	d := &Document{
-		From: date(p[0].Start), To: date(p[len(p)-1].End.AddDate(0, 0, -1)), By: string(by), TZ: p[0].Start.Location().String(),
+		From: date(p[0].Start), To: date(p[len(p)-1].End.Add(-time.Nanosecond)), By: string(by), TZ: p[0].Start.Location().String(),
 		Slice: res.Slice, Empty: res.Empty(),
 		Periods:        figures(res.Periods, res.Totals),
 		Summary:        summary(res.Summary()),
@@ -161,7 +161,7 @@ func figures(periods []analytics.Period, totals []analytics.Totals) []PeriodFigu
 	for i, per := range periods {
 		t := totals[i]
 		f := PeriodFigures{
-			Start: date(per.Start), End: date(per.End.AddDate(0, 0, -1)),
+			Start: date(per.Start), End: date(per.End.Add(-time.Nanosecond)),
 			Requests: t.Requests, Tasks: t.Tasks, Tokens: t.Tokens(), InputTokens: t.InputTokens, OutputTokens: t.OutputTokens,
 			CacheReadTokens: t.CacheReadTokens, CacheWriteTokens: t.CacheWriteTokens, ReasoningTokens: t.ReasoningTokens,
 			CostUSD: pricing.FormatNanos(t.CostNanos), RefCostUSD: pricing.FormatNanos(t.RefCostNanos),

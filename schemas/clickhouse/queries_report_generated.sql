@@ -7,25 +7,39 @@ SELECT window_start AS at, provider, model, task_type, toUInt64(sum(requests)), 
  toUInt64(sum(reasoning_tokens)), toInt64(sum(cost_nanos)), toInt64(sum(ref_cost_nanos)),
  toUInt64(sum(unpriced_requests)), toUInt64(sumIf(input_tokens + output_tokens, unpriced_requests > 0)) FROM jevons.usage_monthly_rollup FINAL WHERE window_start >= toDateTime('2026-01-01 00:00:00', 'UTC') AND window_start < toDateTime('2026-04-01 00:00:00', 'UTC') GROUP BY at, provider, model, task_type;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202603' ORDER BY partition_id, name;
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-01') AND day < toDate('2026-02-01'), 0, day >= toDate('2026-02-01') AND day < toDate('2026-03-01'), 1, day >= toDate('2026-03-01') AND day < toDate('2026-04-01'), 2, -1)) AS p, '' AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-01') AND day < toDate('2026-04-01')))) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202603' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-01') AND day < toDate('2026-02-01'), 0, day >= toDate('2026-02-01') AND day < toDate('2026-03-01'), 1, day >= toDate('2026-03-01') AND day < toDate('2026-04-01'), 2, -1)) AS p, model AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-01') AND day < toDate('2026-04-01')))) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202603' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-01') AND day < toDate('2026-02-01'), 0, day >= toDate('2026-02-01') AND day < toDate('2026-03-01'), 1, day >= toDate('2026-03-01') AND day < toDate('2026-04-01'), 2, -1)) AS p, task_type AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-01') AND day < toDate('2026-04-01')))) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202512' AND partition_id <= '202603' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_rollup');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202512' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
@@ -44,30 +58,46 @@ FROM (SELECT p, tenant, task_id, argMin(task_type, min_time) AS task_type,
 WHERE 1
 GROUP BY p, task_type;
 
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202512' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
 SELECT window_start AS at, provider, model, task_type, toUInt64(sum(requests)), toUInt64(sum(input_tokens)), toUInt64(sum(output_tokens)),
  toUInt64(sum(cache_read_tokens)), toUInt64(sum(cache_write_tokens)), toUInt64(sum(cache_write_1h_tokens)),
  toUInt64(sum(reasoning_tokens)), toInt64(sum(cost_nanos)), toInt64(sum(ref_cost_nanos)),
  toUInt64(sum(unpriced_requests)), toUInt64(sumIf(input_tokens + output_tokens, unpriced_requests > 0)) FROM jevons.usage_monthly_rollup FINAL WHERE window_start >= toDateTime('2026-01-01 00:00:00', 'UTC') AND window_start < toDateTime('2026-04-01 00:00:00', 'UTC') AND tenant = 'acme' AND app = 'app' AND task_type = 'review' AND provider = 'openai' AND model = 'gpt-4o' GROUP BY at, provider, model, task_type;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202603' ORDER BY partition_id, name;
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-01') AND day < toDate('2026-02-01'), 0, day >= toDate('2026-02-01') AND day < toDate('2026-03-01'), 1, day >= toDate('2026-03-01') AND day < toDate('2026-04-01'), 2, -1)) AS p, '' AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-01') AND day < toDate('2026-04-01'))) AND tenant = 'acme' AND app = 'app' AND task_type = 'review' AND model = 'gpt-4o' AND 0) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202603' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-01') AND day < toDate('2026-02-01'), 0, day >= toDate('2026-02-01') AND day < toDate('2026-03-01'), 1, day >= toDate('2026-03-01') AND day < toDate('2026-04-01'), 2, -1)) AS p, model AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-01') AND day < toDate('2026-04-01'))) AND tenant = 'acme' AND app = 'app' AND task_type = 'review' AND model = 'gpt-4o' AND 0) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202603' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-01') AND day < toDate('2026-02-01'), 0, day >= toDate('2026-02-01') AND day < toDate('2026-03-01'), 1, day >= toDate('2026-03-01') AND day < toDate('2026-04-01'), 2, -1)) AS p, task_type AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-01') AND day < toDate('2026-04-01'))) AND tenant = 'acme' AND app = 'app' AND task_type = 'review' AND model = 'gpt-4o' AND 0) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202512' AND partition_id <= '202603' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_rollup');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202512' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
@@ -85,6 +115,8 @@ FROM (SELECT p, tenant, task_id, argMin(task_type, min_time) AS task_type,
  HAVING max(window_start) >= arrayElement([toDateTime('2026-01-01 00:00:00', 'UTC'), toDateTime('2026-02-01 00:00:00', 'UTC'), toDateTime('2026-03-01 00:00:00', 'UTC')], p + 1))
 WHERE app = 'app' AND task_type = 'review' AND has(models, 'gpt-4o') AND 0
 GROUP BY p, task_type;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202512' AND partition_id <= '202603' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT toDateTime('2026-01-01 05:00:00', 'UTC') AS at, provider, model, task_type, toUInt64(sum(requests)), toUInt64(sum(input_tokens)), toUInt64(sum(output_tokens)),
  toUInt64(sum(cache_read_tokens)), toUInt64(sum(cache_write_tokens)), toUInt64(sum(cache_write_1h_tokens)),
@@ -109,31 +141,51 @@ SELECT toDateTime('2026-01-01 05:00:00', 'UTC') AS at, provider, model, task_typ
  toUInt64(sum(reasoning_tokens)), toInt64(sum(cost_nanos)), toInt64(sum(ref_cost_nanos)),
  toUInt64(sum(unpriced_requests)), toUInt64(sumIf(input_tokens + output_tokens, unpriced_requests > 0)) FROM jevons.usage_rollup FINAL WHERE window_start >= toDateTime('2026-01-15 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC') GROUP BY at, provider, model, task_type;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days', 'task_rollup');
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-02') AND day < toDate('2026-01-05'), 0, day >= toDate('2026-01-06') AND day < toDate('2026-01-12'), 1, day >= toDate('2026-01-13') AND day < toDate('2026-01-15'), 2, -1)) AS p, '' AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-02') AND day < toDate('2026-01-05')) OR (day >= toDate('2026-01-06') AND day < toDate('2026-01-12')) OR (day >= toDate('2026-01-13') AND day < toDate('2026-01-15'))) UNION ALL SELECT toInt32(multiIf(window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-05 05:00:00', 'UTC'), 0, window_start >= toDateTime('2026-01-05 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-12 05:00:00', 'UTC'), 1, window_start >= toDateTime('2026-01-12 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'), 2, -1)) AS p, '' AS k, uniqExactState(tenant, task_id) AS tasks FROM jevons.task_rollup ARRAY JOIN if(empty(models), [''], models) AS model WHERE ((window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-02 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-05 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-06 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-12 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-13 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-15 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'))) GROUP BY p, k) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days', 'task_rollup');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-02') AND day < toDate('2026-01-05'), 0, day >= toDate('2026-01-06') AND day < toDate('2026-01-12'), 1, day >= toDate('2026-01-13') AND day < toDate('2026-01-15'), 2, -1)) AS p, model AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-02') AND day < toDate('2026-01-05')) OR (day >= toDate('2026-01-06') AND day < toDate('2026-01-12')) OR (day >= toDate('2026-01-13') AND day < toDate('2026-01-15'))) UNION ALL SELECT toInt32(multiIf(window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-05 05:00:00', 'UTC'), 0, window_start >= toDateTime('2026-01-05 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-12 05:00:00', 'UTC'), 1, window_start >= toDateTime('2026-01-12 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'), 2, -1)) AS p, model AS k, uniqExactState(tenant, task_id) AS tasks FROM jevons.task_rollup ARRAY JOIN if(empty(models), [''], models) AS model WHERE ((window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-02 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-05 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-06 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-12 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-13 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-15 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'))) GROUP BY p, k) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days', 'task_rollup');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-02') AND day < toDate('2026-01-05'), 0, day >= toDate('2026-01-06') AND day < toDate('2026-01-12'), 1, day >= toDate('2026-01-13') AND day < toDate('2026-01-15'), 2, -1)) AS p, task_type AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-02') AND day < toDate('2026-01-05')) OR (day >= toDate('2026-01-06') AND day < toDate('2026-01-12')) OR (day >= toDate('2026-01-13') AND day < toDate('2026-01-15'))) UNION ALL SELECT toInt32(multiIf(window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-05 05:00:00', 'UTC'), 0, window_start >= toDateTime('2026-01-05 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-12 05:00:00', 'UTC'), 1, window_start >= toDateTime('2026-01-12 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'), 2, -1)) AS p, task_type AS k, uniqExactState(tenant, task_id) AS tasks FROM jevons.task_rollup ARRAY JOIN if(empty(models), [''], models) AS model WHERE ((window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-02 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-05 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-06 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-12 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-13 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-15 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'))) GROUP BY p, k) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202512' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_rollup');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202512' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
@@ -151,6 +203,8 @@ FROM (SELECT p, tenant, task_id, argMin(task_type, min_time) AS task_type,
  HAVING max(window_start) >= arrayElement([toDateTime('2026-01-01 05:00:00', 'UTC'), toDateTime('2026-01-05 05:00:00', 'UTC'), toDateTime('2026-01-12 05:00:00', 'UTC')], p + 1))
 WHERE 1
 GROUP BY p, task_type;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202512' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT toDateTime('2026-01-01 05:00:00', 'UTC') AS at, provider, model, task_type, toUInt64(sum(requests)), toUInt64(sum(input_tokens)), toUInt64(sum(output_tokens)),
  toUInt64(sum(cache_read_tokens)), toUInt64(sum(cache_write_tokens)), toUInt64(sum(cache_write_1h_tokens)),
@@ -175,31 +229,51 @@ SELECT toDateTime('2026-01-01 05:00:00', 'UTC') AS at, provider, model, task_typ
  toUInt64(sum(reasoning_tokens)), toInt64(sum(cost_nanos)), toInt64(sum(ref_cost_nanos)),
  toUInt64(sum(unpriced_requests)), toUInt64(sumIf(input_tokens + output_tokens, unpriced_requests > 0)) FROM jevons.usage_rollup FINAL WHERE window_start >= toDateTime('2026-01-15 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC') AND provider = 'openai' GROUP BY at, provider, model, task_type;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days', 'task_rollup');
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-02') AND day < toDate('2026-01-05'), 0, day >= toDate('2026-01-06') AND day < toDate('2026-01-12'), 1, day >= toDate('2026-01-13') AND day < toDate('2026-01-15'), 2, -1)) AS p, '' AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-02') AND day < toDate('2026-01-05')) OR (day >= toDate('2026-01-06') AND day < toDate('2026-01-12')) OR (day >= toDate('2026-01-13') AND day < toDate('2026-01-15'))) AND 0 UNION ALL SELECT toInt32(multiIf(window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-05 05:00:00', 'UTC'), 0, window_start >= toDateTime('2026-01-05 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-12 05:00:00', 'UTC'), 1, window_start >= toDateTime('2026-01-12 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'), 2, -1)) AS p, '' AS k, uniqExactState(tenant, task_id) AS tasks FROM jevons.task_rollup ARRAY JOIN if(empty(models), [''], models) AS model WHERE ((window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-02 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-05 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-06 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-12 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-13 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-15 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'))) AND 0 GROUP BY p, k) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days', 'task_rollup');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-02') AND day < toDate('2026-01-05'), 0, day >= toDate('2026-01-06') AND day < toDate('2026-01-12'), 1, day >= toDate('2026-01-13') AND day < toDate('2026-01-15'), 2, -1)) AS p, model AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-02') AND day < toDate('2026-01-05')) OR (day >= toDate('2026-01-06') AND day < toDate('2026-01-12')) OR (day >= toDate('2026-01-13') AND day < toDate('2026-01-15'))) AND 0 UNION ALL SELECT toInt32(multiIf(window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-05 05:00:00', 'UTC'), 0, window_start >= toDateTime('2026-01-05 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-12 05:00:00', 'UTC'), 1, window_start >= toDateTime('2026-01-12 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'), 2, -1)) AS p, model AS k, uniqExactState(tenant, task_id) AS tasks FROM jevons.task_rollup ARRAY JOIN if(empty(models), [''], models) AS model WHERE ((window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-02 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-05 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-06 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-12 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-13 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-15 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'))) AND 0 GROUP BY p, k) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202601' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_days', 'task_rollup');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
 SELECT p, k, toUInt64(uniqExactMerge(tasks)) FROM (SELECT toInt32(multiIf(day >= toDate('2026-01-02') AND day < toDate('2026-01-05'), 0, day >= toDate('2026-01-06') AND day < toDate('2026-01-12'), 1, day >= toDate('2026-01-13') AND day < toDate('2026-01-15'), 2, -1)) AS p, task_type AS k, tasks FROM jevons.task_days WHERE ((day >= toDate('2026-01-02') AND day < toDate('2026-01-05')) OR (day >= toDate('2026-01-06') AND day < toDate('2026-01-12')) OR (day >= toDate('2026-01-13') AND day < toDate('2026-01-15'))) AND 0 UNION ALL SELECT toInt32(multiIf(window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-05 05:00:00', 'UTC'), 0, window_start >= toDateTime('2026-01-05 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-12 05:00:00', 'UTC'), 1, window_start >= toDateTime('2026-01-12 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'), 2, -1)) AS p, task_type AS k, uniqExactState(tenant, task_id) AS tasks FROM jevons.task_rollup ARRAY JOIN if(empty(models), [''], models) AS model WHERE ((window_start >= toDateTime('2026-01-01 05:00:00', 'UTC') AND window_start < toDateTime('2026-01-02 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-05 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-06 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-12 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-13 00:00:00', 'UTC')) OR (window_start >= toDateTime('2026-01-15 00:00:00', 'UTC') AND window_start < toDateTime('2026-01-15 05:00:00', 'UTC'))) AND 0 GROUP BY p, k) GROUP BY p, k;
 
-SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND partition_id >= '202512' AND partition_id <= '202601' ORDER BY partition_id, name;
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_days' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202601' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
+
+SELECT name, engine FROM system.tables WHERE database = 'jevons' AND name IN ('task_rollup');
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202512' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
 
 SELECT key, parts, payload FROM jevons.report_cache WHERE key IN ('digest', 'digest', 'digest');
 
@@ -217,3 +291,5 @@ FROM (SELECT p, tenant, task_id, argMin(task_type, min_time) AS task_type,
  HAVING max(window_start) >= arrayElement([toDateTime('2026-01-01 05:00:00', 'UTC'), toDateTime('2026-01-05 05:00:00', 'UTC'), toDateTime('2026-01-12 05:00:00', 'UTC')], p + 1))
 WHERE 0
 GROUP BY p, task_type;
+
+SELECT partition_id, name, toUInt64(rows), toUInt32(modification_time) FROM system.parts WHERE database = 'jevons' AND table = 'task_rollup' AND active AND (partition_id >= '202512' AND partition_id <= '202601' OR NOT match(partition_id, '^[0-9]{6}$')) ORDER BY partition_id, name;
