@@ -25,10 +25,10 @@ type usageRes struct {
 	table  string // ClickHouse table of its states
 	size   int64  // window size, ms; 0 for calendar months, which vary
 	floor  int64  // windows >= floor: memory is authoritative
-	states map[usageKey]*usageState
+	states map[stateKey]*usageState
 	dirty  []*usageState
 	cold   []priced   // late events waiting for their stored state
-	late   []usageKey // states below the floor in memory: they leave after their flush
+	late   []stateKey // states below the floor in memory: they leave after their flush
 	intern *interner  // the partition's
 
 	overflowed int64  // late corrections left out of a state they would overflow
@@ -36,7 +36,7 @@ type usageRes struct {
 }
 
 func newUsageRes(table string, size time.Duration) usageRes {
-	return usageRes{table: table, size: size.Milliseconds(), floor: noTime, states: map[usageKey]*usageState{}}
+	return usageRes{table: table, size: size.Milliseconds(), floor: noTime, states: map[stateKey]*usageState{}}
 }
 
 // resolutions returns the usage resolutions of a config, indexed by
@@ -77,11 +77,24 @@ func (r *usageRes) key(t int64, ev *schemas.Event) usageKey {
 	return usageKey{r.start(t), ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
 }
 
+// get returns the state of k in memory, or nil.
+func (r *usageRes) get(k *usageKey) *usageState {
+	d := r.intern.lookup(k.dims())
+	if d == nil {
+		return nil
+	}
+	return r.states[stateKey{k.window, d}]
+}
+
 // apply adds e to its state unless the state already holds it.
 func (r *usageRes) apply(k usageKey, e *priced) bool {
+	return r.applyAt(stateKey{k.window, r.intern.canon(k.dims())}, e)
+}
+
+// applyAt is apply with the key's dims already interned.
+func (r *usageRes) applyAt(k stateKey, e *priced) bool {
 	s := r.states[k]
 	if s == nil {
-		k = k.clone(r.intern)
 		s = &usageState{key: k, version: -1}
 		r.states[k] = s
 		if k.window < r.floor {
@@ -106,7 +119,7 @@ func (r *usageRes) apply(k usageKey, e *priced) bool {
 // (memory is never older than what is stored).
 func (r *usageRes) load(rows []schemas.UsageRow) {
 	for i := range rows {
-		if s := usageFromRow(&rows[i]); r.states[s.key] == nil {
+		if s := usageFromRow(&rows[i], r.intern); r.states[s.key] == nil {
 			r.states[s.key] = s
 			r.largest = max(r.largest, s.sums.largest())
 			if s.key.window < r.floor {
