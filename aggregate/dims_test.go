@@ -43,7 +43,8 @@ func churn(n int, seed uint64) (msgs []kafka.Message, wantRequests int64) {
 
 // Usage states are keyed by interned dims, compared by pointer: the table
 // of interned dims must stay canonical (one pointer per combination, the
-// one every state in memory holds) and bounded by the states kept, while
+// one every state in memory holds), its hints must point only to states in
+// memory, and it must stay bounded by the states kept, while
 // combinations keep changing, with late events and a crash; and the
 // totals stay exact at every resolution.
 func TestInternedDimsStayCanonicalAndBounded(t *testing.T) {
@@ -94,11 +95,18 @@ func TestInternedDimsStayCanonicalAndBounded(t *testing.T) {
 			live := 0
 			for i := range p.usage {
 				for k, s := range p.usage[i].states {
-					if p.intern.dims[*k.d] != k.d || s.key != k {
-						t.Fatalf("offset %d: state %+v of resolution %d is not keyed by the canonical dims", off, *k.d, i)
+					if p.intern.dims[k.d.dims] != k.d || s.key != k {
+						t.Fatalf("offset %d: state %+v of resolution %d is not keyed by the canonical dims", off, k.d.dims, i)
 					}
 				}
 				live += len(p.usage[i].states)
+			}
+			for _, rec := range p.intern.dims {
+				for i, s := range rec.cur {
+					if s != nil && (s.gone || p.usage[i].states[s.key] != s) {
+						t.Fatalf("offset %d: the hint of %+v at resolution %d is a state not in memory", off, rec.dims, i)
+					}
+				}
 			}
 			if len(p.intern.dims) > max(2*live, minDimsTable) {
 				t.Fatalf("offset %d: %d interned dims for %d states in memory", off, len(p.intern.dims), live)

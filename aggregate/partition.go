@@ -284,7 +284,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 		return p.deadLetter(m, "adding this event would take a usage or task state's sums past their columns' maximum (Int64 nano-dollars)")
 	}
 	applied := false
-	var d *dims // the event's interned dims, looked up once for every resolution
+	var d *dimsRec // the event's interned dims, looked up once for every resolution
 	for i := range p.usage {
 		r := &p.usage[i]
 		if w := r.start(t); w < r.floor {
@@ -480,10 +480,10 @@ func (p *partition) compactDims() {
 	if len(p.intern.dims) <= max(2*live, minDimsTable) {
 		return
 	}
-	m := make(map[dims]*dims, 2*live)
+	m := make(map[dims]*dimsRec, 2*live)
 	for i := range p.usage {
 		for k := range p.usage[i].states {
-			m[*k.d] = k.d
+			m[k.d.dims] = k.d
 		}
 	}
 	p.intern.dims = m

@@ -23,6 +23,7 @@ const (
 // usageRes holds the usage states of one resolution.
 type usageRes struct {
 	table  string // ClickHouse table of its states
+	res    int    // its index: resMinute, resDay or resMonth
 	size   int64  // window size, ms; 0 for calendar months, which vary
 	floor  int64  // windows >= floor: memory is authoritative
 	states map[stateKey]*usageState
@@ -42,11 +43,15 @@ func newUsageRes(table string, size time.Duration) usageRes {
 // resolutions returns the usage resolutions of a config, indexed by
 // resMinute, resDay and resMonth.
 func resolutions(cfg *Config) [numRes]usageRes {
-	return [numRes]usageRes{
+	rs := [numRes]usageRes{
 		resMinute: newUsageRes(sink.UsageTable, cfg.Window),
 		resDay:    newUsageRes(sink.UsageDailyTable, 24*time.Hour),
 		resMonth:  newUsageRes(sink.UsageMonthlyTable, 0),
 	}
+	for i := range rs {
+		rs[i].res = i
+	}
+	return rs
 }
 
 // start returns the start of the window of this resolution holding t.
@@ -93,7 +98,10 @@ func (r *usageRes) apply(k usageKey, e *priced) bool {
 
 // applyAt is apply with the key's dims already interned.
 func (r *usageRes) applyAt(k stateKey, e *priced) bool {
-	s := r.states[k]
+	s := k.d.cur[r.res] // a state not gone is the one in r.states under its key
+	if s == nil || s.key.window != k.window || s.gone {
+		s = r.states[k]
+	}
 	if s == nil {
 		s = &usageState{key: k, version: -1}
 		r.states[k] = s
@@ -107,12 +115,23 @@ func (r *usageRes) applyAt(k stateKey, e *priced) bool {
 		return false
 	}
 	s.add(e)
+	k.d.cur[r.res] = s
 	r.largest = max(r.largest, s.sums.largest())
 	if !s.dirty {
 		s.dirty = true
 		r.dirty = append(r.dirty, s)
 	}
 	return true
+}
+
+// drop removes a state from memory; a hint to it is cleared (and would be
+// ignored: it is gone).
+func (r *usageRes) drop(k stateKey, s *usageState) {
+	s.gone = true
+	if k.d.cur[r.res] == s {
+		k.d.cur[r.res] = nil
+	}
+	delete(r.states, k)
 }
 
 // load adds stored rows as states, keeping any state already in memory
@@ -166,7 +185,7 @@ func (r *usageRes) flushed(st []*usageState, clock, lateness int64, keepLate int
 		r.floor = f
 		for k, s := range r.states {
 			if k.window < f && !s.dirty && !s.flushing {
-				delete(r.states, k)
+				r.drop(k, s)
 			}
 		}
 	}
@@ -182,7 +201,7 @@ func (r *usageRes) flushed(st []*usageState, clock, lateness int64, keepLate int
 			if s.dirty || s.flushing || excess <= 0 {
 				kept = append(kept, k)
 			} else {
-				delete(r.states, k)
+				r.drop(k, s)
 				excess--
 			}
 		}

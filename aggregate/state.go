@@ -27,14 +27,24 @@ func eventDims(ev *schemas.Event) dims {
 	return dims{ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
 }
 
+// dimsRec is the canonical record of one dims value in a partition: its
+// strings and, per resolution, the state it was last applied to. That
+// state is a hint, valid while it is still in memory (not gone) and of the
+// event's window: most events of a combination go to the state the
+// previous one went to, and then no map is probed.
+type dimsRec struct {
+	dims
+	cur [numRes]*usageState
+}
+
 // stateKey is a usage state's key in memory: its window and its dims,
-// interned so that a partition has one *dims per distinct value (see
+// interned so that a partition has one *dimsRec per distinct value (see
 // interner.dims). A lookup hashes and compares 16 bytes instead of seven
 // strings, an event's dims are looked up once for every resolution, and a
 // state holds one pointer for the collector instead of seven.
 type stateKey struct {
 	window int64
-	d      *dims
+	d      *dimsRec
 }
 
 func (k *stateKey) full() usageKey {
@@ -64,26 +74,26 @@ func (k taskKey) clone(in *interner) taskKey {
 // (partition.compactDims), which bounds it by the states kept.
 type interner struct {
 	m    map[string]string
-	dims map[dims]*dims
+	dims map[dims]*dimsRec
 }
 
-// canon returns the canonical *dims equal to d, adding it (with strings of
-// its own) when new.
-func (in *interner) canon(d dims) *dims {
+// canon returns the canonical record of d, adding it (with strings of its
+// own) when new.
+func (in *interner) canon(d dims) *dimsRec {
 	if c := in.dims[d]; c != nil {
 		return c
 	}
 	if in.dims == nil {
-		in.dims = make(map[dims]*dims, 256)
+		in.dims = make(map[dims]*dimsRec, 256)
 	}
-	c := &dims{in.get(d.tenant), in.get(d.app), in.get(d.taskType), in.get(d.provider), in.get(d.model), in.get(d.operation), in.get(d.status)}
-	in.dims[*c] = c
+	c := &dimsRec{dims: dims{in.get(d.tenant), in.get(d.app), in.get(d.taskType), in.get(d.provider), in.get(d.model), in.get(d.operation), in.get(d.status)}}
+	in.dims[c.dims] = c
 	return c
 }
 
-// lookup returns the canonical *dims equal to d, or nil: no state in memory
-// has these dims.
-func (in *interner) lookup(d dims) *dims { return in.dims[d] }
+// lookup returns the canonical record of d, or nil: no state in memory has
+// these dims.
+func (in *interner) lookup(d dims) *dimsRec { return in.dims[d] }
 
 const maxInterned = 1 << 16
 
@@ -160,6 +170,7 @@ type usageState struct {
 	version        int64 // offset of the last event included; -1 when empty
 	dirty          bool  // changed since the last snapshot
 	flushing       bool  // in a snapshot not yet durable
+	gone           bool  // left memory: a dimsRec hint to it is stale
 }
 
 func (s *usageState) add(e *priced) {
