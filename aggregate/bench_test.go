@@ -17,19 +17,38 @@ import (
 // (own time and reference) and update the usage and task window states.
 // Kafka and ClickHouse are not involved.
 func BenchmarkProcess(b *testing.B) {
+	models := []string{"gpt-4o-2024-11-20", "gpt-4o-mini", "o3-mini"}
+	benchProcess(b, func(i int, ev *schemas.Event) {
+		ev.Tenant, ev.TaskType, ev.App, ev.Model = fmt.Sprintf("tenant-%02d", i%20), "agent-run", "code-assistant", models[i%3]
+	})
+}
+
+// BenchmarkProcessRandomDims is BenchmarkProcess with the dimensions drawn
+// independently, as `jevons bench --dims random` does: 20 tenants x 5 apps
+// x 6 task types x 3 models, thousands of usage keys per minute.
+func BenchmarkProcessRandomDims(b *testing.B) {
+	models := []string{"gpt-4o-2024-11-20", "gpt-4o-mini", "o3-mini"}
+	apps := []string{"chat", "code-assistant", "support-bot", "search", "batch-summarizer"}
+	taskTypes := []string{"chat-turn", "code-review", "agent-run", "summarize", "extract", "rag-answer"}
+	benchProcess(b, func(i int, ev *schemas.Event) {
+		h := uint(i) * 0x9e3779b1 // a fixed scramble: every combination, in no order
+		ev.Tenant, ev.App, ev.TaskType, ev.Model = fmt.Sprintf("tenant-%02d", h%20), apps[h/20%5], taskTypes[h/100%6], models[h/600%3]
+	})
+}
+
+func benchProcess(b *testing.B, dims func(i int, ev *schemas.Event)) {
 	cfg := DefaultConfig()
 	p := newPartition(0, &cfg, pricing.MustDefault())
 	p.startFresh(0)
 	p.active = true
-	models := []string{"gpt-4o-2024-11-20", "gpt-4o-mini", "o3-mini"}
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	const n = 1 << 16
 	msgs := make([]kafka.Message, n)
 	for i := range msgs {
 		ev := schemas.Event{EventID: fmt.Sprintf("01J9ZK3Q8R6W1M2N%010d", i), Time: base.Add(time.Duration(i) * time.Millisecond),
-			Tenant: fmt.Sprintf("tenant-%02d", i%20), TaskID: fmt.Sprintf("task-%d", i/5), TaskType: "agent-run", App: "code-assistant",
-			Provider: "openai", Model: models[i%3], LatencyMs: 812,
+			TaskID: fmt.Sprintf("task-%d", i/5), Provider: "openai", LatencyMs: 812,
 			Usage: schemas.Usage{InputTokens: 12000, OutputTokens: 900, CacheReadTokens: 8000, ReasoningTokens: 300}}
+		dims(i, &ev)
 		msgs[i] = kafka.Message{Value: schemas.AppendJSON(nil, &ev), Time: ev.Time}
 	}
 	b.ReportAllocs()

@@ -71,7 +71,7 @@ func (p *partition) resolveColdUsage(ctx context.Context, st store, res int) err
 	seen := map[usageKey]bool{}
 	for i := range r.cold {
 		e := &r.cold[i]
-		if k := r.key(e.time, e.ev); r.states[k] == nil && !seen[k] && p.stored.mayHold(k.window, p.stored.usageHash(res, &k)) {
+		if k := r.key(e.time, e.ev); r.get(&k) == nil && !seen[k] && p.stored.mayHold(k.window, p.stored.usageHash(res, &k)) {
 			seen[k] = true
 			keys = append(keys, sink.UsageKey{Window: k.window, Tenant: k.tenant, App: k.app, TaskType: k.taskType,
 				Provider: k.provider, Model: k.model, Operation: k.operation, Status: k.status})

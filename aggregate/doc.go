@@ -120,7 +120,10 @@
 //     table at a load of 0.7 to 0.85; see dedup.go), so 200,000 entries cost
 //     about 3.4 MiB per owned partition, at most a few chunks (48 KiB) more;
 //   - usage states of open windows (per dimension combination, one per
-//     minute, one per day and one per month) and task states of open task
+//     minute, one per day and one per month), keyed by window and the
+//     combination's interned dims: one copy of each combination's strings
+//     per partition, shared by its states, and a table of them rebuilt from
+//     the states kept once it holds twice as many; and task states of open task
 //     windows (evicted when done or idle, reloaded by key on demand); of
 //     the clean late states, at most MaxDirty/10 per resolution (the
 //     newest) stay after their flush;

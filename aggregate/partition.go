@@ -116,7 +116,7 @@ func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
 	for i := range p.usage {
 		r := &p.usage[i]
 		if k := r.key(e.time, e.ev); k.window >= r.floor {
-			if s := r.states[k]; s != nil && !s.sums.fits(e) {
+			if s := r.get(&k); s != nil && !s.sums.fits(e) {
 				return false
 			}
 		}
@@ -284,12 +284,16 @@ func (p *partition) process(m *kafka.Message) outcome {
 		return p.deadLetter(m, "adding this event would take a usage or task state's sums past their columns' maximum (Int64 nano-dollars)")
 	}
 	applied := false
+	var d *dimsRec // the event's interned dims, looked up once for every resolution
 	for i := range p.usage {
 		r := &p.usage[i]
-		if k := r.key(t, e.ev); k.window < r.floor {
+		if w := r.start(t); w < r.floor {
 			r.cold = append(r.cold, e)
 		} else {
-			applied = r.apply(k, &e) || applied
+			if d == nil {
+				d = p.intern.canon(eventDims(e.ev))
+			}
+			applied = r.applyAt(stateKey{w, d}, &e) || applied
 		}
 	}
 	if coldTask {
@@ -456,7 +460,33 @@ func (p *partition) flushed(b *flushBatch) {
 		}
 	}
 	p.evictTasks()
+	p.compactDims()
 	p.cycle++
+}
+
+// minDimsTable is the size below which the interned dims are never
+// rebuilt.
+const minDimsTable = 1 << 12
+
+// compactDims rebuilds the interned dims from the usage states in memory
+// once the table holds more than twice the combinations they use, so that
+// the combinations of closed windows do not pile up: it stays bounded by
+// the states kept. Equal dims share one pointer before, so after.
+func (p *partition) compactDims() {
+	live := 0
+	for i := range p.usage {
+		live += len(p.usage[i].states)
+	}
+	if len(p.intern.dims) <= max(2*live, minDimsTable) {
+		return
+	}
+	m := make(map[dims]*dimsRec, 2*live)
+	for i := range p.usage {
+		for k := range p.usage[i].states {
+			m[k.d.dims] = k.d
+		}
+	}
+	p.intern.dims = m
 }
 
 // dlqHeaders are the headers a dead letter carries besides the original's.

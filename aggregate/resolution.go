@@ -23,12 +23,13 @@ const (
 // usageRes holds the usage states of one resolution.
 type usageRes struct {
 	table  string // ClickHouse table of its states
+	res    int    // its index: resMinute, resDay or resMonth
 	size   int64  // window size, ms; 0 for calendar months, which vary
 	floor  int64  // windows >= floor: memory is authoritative
-	states map[usageKey]*usageState
+	states map[stateKey]*usageState
 	dirty  []*usageState
 	cold   []priced   // late events waiting for their stored state
-	late   []usageKey // states below the floor in memory: they leave after their flush
+	late   []stateKey // states below the floor in memory: they leave after their flush
 	intern *interner  // the partition's
 
 	overflowed int64  // late corrections left out of a state they would overflow
@@ -36,17 +37,21 @@ type usageRes struct {
 }
 
 func newUsageRes(table string, size time.Duration) usageRes {
-	return usageRes{table: table, size: size.Milliseconds(), floor: noTime, states: map[usageKey]*usageState{}}
+	return usageRes{table: table, size: size.Milliseconds(), floor: noTime, states: map[stateKey]*usageState{}}
 }
 
 // resolutions returns the usage resolutions of a config, indexed by
 // resMinute, resDay and resMonth.
 func resolutions(cfg *Config) [numRes]usageRes {
-	return [numRes]usageRes{
+	rs := [numRes]usageRes{
 		resMinute: newUsageRes(sink.UsageTable, cfg.Window),
 		resDay:    newUsageRes(sink.UsageDailyTable, 24*time.Hour),
 		resMonth:  newUsageRes(sink.UsageMonthlyTable, 0),
 	}
+	for i := range rs {
+		rs[i].res = i
+	}
+	return rs
 }
 
 // start returns the start of the window of this resolution holding t.
@@ -77,11 +82,27 @@ func (r *usageRes) key(t int64, ev *schemas.Event) usageKey {
 	return usageKey{r.start(t), ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
 }
 
+// get returns the state of k in memory, or nil.
+func (r *usageRes) get(k *usageKey) *usageState {
+	d := r.intern.lookup(k.dims())
+	if d == nil {
+		return nil
+	}
+	return r.states[stateKey{k.window, d}]
+}
+
 // apply adds e to its state unless the state already holds it.
 func (r *usageRes) apply(k usageKey, e *priced) bool {
-	s := r.states[k]
+	return r.applyAt(stateKey{k.window, r.intern.canon(k.dims())}, e)
+}
+
+// applyAt is apply with the key's dims already interned.
+func (r *usageRes) applyAt(k stateKey, e *priced) bool {
+	s := k.d.cur[r.res] // a state not gone is the one in r.states under its key
+	if s == nil || s.key.window != k.window || s.gone {
+		s = r.states[k]
+	}
 	if s == nil {
-		k = k.clone(r.intern)
 		s = &usageState{key: k, version: -1}
 		r.states[k] = s
 		if k.window < r.floor {
@@ -94,6 +115,7 @@ func (r *usageRes) apply(k usageKey, e *priced) bool {
 		return false
 	}
 	s.add(e)
+	k.d.cur[r.res] = s
 	r.largest = max(r.largest, s.sums.largest())
 	if !s.dirty {
 		s.dirty = true
@@ -102,11 +124,21 @@ func (r *usageRes) apply(k usageKey, e *priced) bool {
 	return true
 }
 
+// drop removes a state from memory; a hint to it is cleared (and would be
+// ignored: it is gone).
+func (r *usageRes) drop(k stateKey, s *usageState) {
+	s.gone = true
+	if k.d.cur[r.res] == s {
+		k.d.cur[r.res] = nil
+	}
+	delete(r.states, k)
+}
+
 // load adds stored rows as states, keeping any state already in memory
 // (memory is never older than what is stored).
 func (r *usageRes) load(rows []schemas.UsageRow) {
 	for i := range rows {
-		if s := usageFromRow(&rows[i]); r.states[s.key] == nil {
+		if s := usageFromRow(&rows[i], r.intern); r.states[s.key] == nil {
 			r.states[s.key] = s
 			r.largest = max(r.largest, s.sums.largest())
 			if s.key.window < r.floor {
@@ -153,7 +185,7 @@ func (r *usageRes) flushed(st []*usageState, clock, lateness int64, keepLate int
 		r.floor = f
 		for k, s := range r.states {
 			if k.window < f && !s.dirty && !s.flushing {
-				delete(r.states, k)
+				r.drop(k, s)
 			}
 		}
 	}
@@ -169,7 +201,7 @@ func (r *usageRes) flushed(st []*usageState, clock, lateness int64, keepLate int
 			if s.dirty || s.flushing || excess <= 0 {
 				kept = append(kept, k)
 			} else {
-				delete(r.states, k)
+				r.drop(k, s)
 				excess--
 			}
 		}

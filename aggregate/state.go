@@ -9,17 +9,47 @@ import (
 	"github.com/jevonsdev/jevons/schemas"
 )
 
-// usageKey identifies a usage rollup row within one source partition.
+// usageKey identifies a usage rollup row within one source partition, as
+// the stored rows and the late path name it.
 type usageKey struct {
 	window                                                    int64
 	tenant, app, taskType, provider, model, operation, status string
 }
 
-// clone gives the key strings of its own: shared dimension values from in
-// (the event's strings alias its message, and a state outlives it).
-func (k usageKey) clone(in *interner) usageKey {
-	return usageKey{k.window, in.get(k.tenant), in.get(k.app), in.get(k.taskType), in.get(k.provider), in.get(k.model),
-		in.get(k.operation), in.get(k.status)}
+func (k *usageKey) dims() dims {
+	return dims{k.tenant, k.app, k.taskType, k.provider, k.model, k.operation, k.status}
+}
+
+// dims are the dimension values of a usage key besides its window.
+type dims struct{ tenant, app, taskType, provider, model, operation, status string }
+
+func eventDims(ev *schemas.Event) dims {
+	return dims{ev.Tenant, ev.App, ev.TaskType, ev.Provider, ev.Model, ev.Operation, ev.Status}
+}
+
+// dimsRec is the canonical record of one dims value in a partition: its
+// strings and, per resolution, the state it was last applied to. That
+// state is a hint, valid while it is still in memory (not gone) and of the
+// event's window: most events of a combination go to the state the
+// previous one went to, and then no map is probed.
+type dimsRec struct {
+	dims
+	cur [numRes]*usageState
+}
+
+// stateKey is a usage state's key in memory: its window and its dims,
+// interned so that a partition has one *dimsRec per distinct value (see
+// interner.dims). A lookup hashes and compares 16 bytes instead of seven
+// strings, an event's dims are looked up once for every resolution, and a
+// state holds one pointer for the collector instead of seven.
+type stateKey struct {
+	window int64
+	d      *dimsRec
+}
+
+func (k *stateKey) full() usageKey {
+	d := k.d
+	return usageKey{k.window, d.tenant, d.app, d.taskType, d.provider, d.model, d.operation, d.status}
 }
 
 // taskKey identifies one task's partial within one task window.
@@ -36,7 +66,34 @@ func (k taskKey) clone(in *interner) taskKey {
 // ...) among a partition's states, so a new state costs no string of its
 // own. It forgets everything past maxInterned values, so that ever-new
 // values cannot grow it without bound: strings already shared stay valid.
-type interner struct{ m map[string]string }
+//
+// It also keeps the canonical *dims of each dimension combination: two
+// usage states with equal dims must share the pointer (stateKey compares
+// pointers), so this table is never reset while a state holds one of its
+// values; the partition rebuilds it from the states in memory instead
+// (partition.compactDims), which bounds it by the states kept.
+type interner struct {
+	m    map[string]string
+	dims map[dims]*dimsRec
+}
+
+// canon returns the canonical record of d, adding it (with strings of its
+// own) when new.
+func (in *interner) canon(d dims) *dimsRec {
+	if c := in.dims[d]; c != nil {
+		return c
+	}
+	if in.dims == nil {
+		in.dims = make(map[dims]*dimsRec, 256)
+	}
+	c := &dimsRec{dims: dims{in.get(d.tenant), in.get(d.app), in.get(d.taskType), in.get(d.provider), in.get(d.model), in.get(d.operation), in.get(d.status)}}
+	in.dims[c.dims] = c
+	return c
+}
+
+// lookup returns the canonical record of d, or nil: no state in memory has
+// these dims.
+func (in *interner) lookup(d dims) *dimsRec { return in.dims[d] }
 
 const maxInterned = 1 << 16
 
@@ -107,12 +164,13 @@ func (s *sums) add(e *priced) {
 // partition for that key up to offset version. It is kept compact and
 // turned into a row only when flushed.
 type usageState struct {
-	key            usageKey
+	key            stateKey
 	sums           sums
 	latSum, latMax uint64
 	version        int64 // offset of the last event included; -1 when empty
 	dirty          bool  // changed since the last snapshot
 	flushing       bool  // in a snapshot not yet durable
+	gone           bool  // left memory: a dimsRec hint to it is stale
 }
 
 func (s *usageState) add(e *priced) {
@@ -124,10 +182,10 @@ func (s *usageState) add(e *priced) {
 }
 
 func (s *usageState) row(p uint32) schemas.UsageRow {
-	k, m := &s.key, &s.sums
+	k, d, m := &s.key, s.key.d, &s.sums
 	return schemas.UsageRow{
-		SrcPartition: p, WindowStart: time.UnixMilli(k.window).UTC(), Tenant: k.tenant, App: k.app, TaskType: k.taskType,
-		Provider: k.provider, Model: k.model, Operation: k.operation, Status: k.status,
+		SrcPartition: p, WindowStart: time.UnixMilli(k.window).UTC(), Tenant: d.tenant, App: d.app, TaskType: d.taskType,
+		Provider: d.provider, Model: d.model, Operation: d.operation, Status: d.status,
 		Requests: m.requests, InputTokens: m.input, OutputTokens: m.output, CacheReadTokens: m.cacheRead,
 		CacheWriteTokens: m.cacheWrite, CacheWrite1hTokens: m.cacheWrite1h, ReasoningTokens: m.reasoning,
 		CostNanos: m.cost, RefCostNanos: m.refCost, UnpricedRequests: m.unpriced,
@@ -135,9 +193,9 @@ func (s *usageState) row(p uint32) schemas.UsageRow {
 	}
 }
 
-func usageFromRow(r *schemas.UsageRow) *usageState {
+func usageFromRow(r *schemas.UsageRow, in *interner) *usageState {
 	return &usageState{
-		key: usageKey{r.WindowStart.UnixMilli(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status},
+		key: stateKey{r.WindowStart.UnixMilli(), in.canon(dims{r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status})},
 		sums: sums{r.Requests, r.InputTokens, r.OutputTokens, r.CacheReadTokens, r.CacheWriteTokens, r.CacheWrite1hTokens,
 			r.ReasoningTokens, r.UnpricedRequests, r.CostNanos, r.RefCostNanos},
 		latSum: r.LatencyMsSum, latMax: r.LatencyMsMax, version: int64(r.Version),

@@ -145,7 +145,8 @@ func (p *partition) noteStored(b *flushBatch) {
 	}
 	for i := range b.usageSt {
 		for _, s := range b.usageSt[i] {
-			f.add(f.usageHash(i, &s.key))
+			k := s.key.full()
+			f.add(f.usageHash(i, &k))
 		}
 	}
 	for _, s := range b.taskSt {

@@ -8,18 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 
 	"github.com/jevonsdev/jevons/ingest/emit"
 	"github.com/jevonsdev/jevons/ingest/loadgen"
-	"github.com/jevonsdev/jevons/internal/procstat"
 	"github.com/jevonsdev/jevons/internal/progress"
 	"github.com/jevonsdev/jevons/internal/verify"
 	"github.com/jevonsdev/jevons/pricing"
@@ -27,6 +25,22 @@ import (
 	"github.com/jevonsdev/jevons/secure"
 	"github.com/jevonsdev/jevons/sink"
 )
+
+// bench is one `jevons bench` run: its flags, the fresh topic and database
+// it makes, and the services it talks to.
+type bench struct {
+	brokers                   []string
+	chCfg                     sink.Config
+	kcfg                      secure.KafkaConfig
+	sec                       *secure.Kafka
+	events, partitions, aggrs int
+	dims, cpuProfile          string
+	keep                      bool
+	run, topic                string
+	conn                      driver.Conn
+	log                       *zap.Logger
+	stderr                    io.Writer
+}
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "report" {
@@ -37,193 +51,189 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := newFlagSet("bench", stderr)
 	brokers := brokersFlag(fs)
-	chCfg := sink.DefaultConfig()
-	fs.StringVar(&chCfg.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", chCfg.Addr), "ClickHouse native-protocol address")
-	events := fs.Int("events", 1_000_000, "events to load and consume")
-	partitions := fs.Int("partitions", 12, "partitions of the fresh topic")
-	aggregators := fs.Int("aggregators", 1, "aggregator processes in one consumer group (at most --partitions)")
-	clusterFlag(fs, &chCfg)
-	keep := fs.Bool("keep", false, "keep the bench database and topic")
-	fs.StringVar(&chCfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", chCfg.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
-	chSec, kSec := clickhouseSecurityFlags(fs, &chCfg), kafkaSecurityFlags(fs)
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the aggregator process to this file")
+	b := &bench{chCfg: sink.DefaultConfig(), stderr: stderr}
+	fs.StringVar(&b.chCfg.Addr, "clickhouse", envOr("JEVONS_CLICKHOUSE", b.chCfg.Addr), "ClickHouse native-protocol address")
+	fs.IntVar(&b.events, "events", 1_000_000, "events to load and consume (with --live: to produce while the aggregator consumes)")
+	fs.IntVar(&b.partitions, "partitions", 12, "partitions of the fresh topic")
+	fs.IntVar(&b.aggrs, "aggregators", 1, "aggregator processes in one consumer group (at most --partitions)")
+	live := fs.Bool("live", false, "produce while the aggregators consume: start them, let them catch up on a warm-up, then time producing --events as fast as possible until the rollups hold every event")
+	fs.StringVar(&b.dims, "dims", loadgen.DimsRandom, "how each task's dimensions are drawn: random (independently: every tenant uses every app and model, high cardinality) or realistic (each tenant 1-3 apps, each app 1-3 models)")
+	clusterFlag(fs, &b.chCfg)
+	fs.BoolVar(&b.keep, "keep", false, "keep the bench database and topic")
+	fs.StringVar(&b.chCfg.Username, "clickhouse-user", envOr("JEVONS_CLICKHOUSE_USER", b.chCfg.Username), "ClickHouse user (env JEVONS_CLICKHOUSE_USER)")
+	chSec, kSec := clickhouseSecurityFlags(fs, &b.chCfg), kafkaSecurityFlags(fs)
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile of the aggregator process to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := chSec.apply(); err != nil {
 		return err
 	}
-	kcfg, err := kSec.config()
-	if err != nil {
+	var err error
+	if b.kcfg, err = kSec.config(); err != nil {
 		return err
 	}
-	sec, err := kcfg.Load()
-	if err != nil {
+	if b.sec, err = b.kcfg.Load(); err != nil {
 		return flagError(err)
 	}
-	if *aggregators < 1 || *aggregators > *partitions {
-		return fmt.Errorf("--aggregators %d: want 1 to --partitions (%d)", *aggregators, *partitions)
+	if b.aggrs < 1 || b.aggrs > b.partitions {
+		return fmt.Errorf("--aggregators %d: want 1 to --partitions (%d)", b.aggrs, b.partitions)
 	}
-	log, err := newLogger("warn", stderr)
-	if err != nil {
+	if b.events < 1 {
+		return fmt.Errorf("--events %d: want at least 1", b.events)
+	}
+	if b.dims != loadgen.DimsRandom && b.dims != loadgen.DimsRealistic {
+		return fmt.Errorf("--dims %q: want random or realistic", b.dims)
+	}
+	if b.log, err = newLogger("warn", stderr); err != nil {
 		return err
 	}
-	run := fmt.Sprintf("bench_%d", time.Now().UnixNano())
-	topic, bl := "jevons."+run, splitList(*brokers)
+	b.run = fmt.Sprintf("bench_%d", time.Now().UnixNano())
+	b.topic, b.brokers = "jevons."+b.run, splitList(*brokers)
+	b.chCfg.Database = b.run
+	if *live {
+		return b.runLive(ctx, stdout)
+	}
+	return b.runBacklog(ctx, stdout)
+}
 
-	// Load N events into a fresh topic.
-	fmt.Fprintf(stderr, "bench: loading %d events into %s\n", *events, topic)
-	ecfg := emit.DefaultConfig()
-	ecfg.Brokers, ecfg.Topic, ecfg.Partitions, ecfg.BlockTimeout, ecfg.Security = bl, topic, *partitions, time.Minute, kcfg
-	em, err := emit.New(ecfg, log)
+// runBacklog loads N events into a fresh topic, times a raw consumer over
+// them, then the aggregators until the rollups hold them all.
+func (b *bench) runBacklog(ctx context.Context, stdout io.Writer) error {
+	fmt.Fprintf(b.stderr, "bench: loading %d events into %s\n", b.events, b.topic)
+	em, err := b.emitter()
 	if err != nil {
 		return err
 	}
-	lcfg := loadgen.DefaultConfig()
-	lcfg.Events = *events
-	truth, err := loadgen.Run(ctx, lcfg, em, pricing.MustDefault(), time.Time{}, 0, time.Now)
+	truth, err := loadgen.Run(ctx, b.loadgenConfig(b.events), em, pricing.MustDefault(), time.Time{}, 0, time.Now)
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	if err := em.Close(cctx); err != nil {
+	if err := closeEmitter(ctx, em); err != nil {
 		return err
 	}
-	ends, err := progress.EndOffsets(ctx, sec, bl, topic)
+	ends, err := progress.EndOffsets(ctx, b.sec, b.brokers, b.topic)
 	if err != nil {
 		return err
 	}
 
 	// (a) A raw kafka-go group consumer that only fetches and commits.
-	fmt.Fprintln(stderr, "bench: raw kafka-go consumer")
+	fmt.Fprintln(b.stderr, "bench: raw kafka-go consumer")
 	rawStart := time.Now()
-	if err := rawConsume(ctx, sec, bl, topic, run+"-raw", int(truth.Messages)); err != nil {
+	if err := rawConsume(ctx, b.sec, b.brokers, b.topic, b.run+"-raw", int(truth.Messages)); err != nil {
 		return err
 	}
 	rawSecs := time.Since(rawStart).Seconds()
 
 	// (b) The aggregators, as their own processes in one group, until every
-	// rollup is in ClickHouse. The schema is made first, once: several
-	// processes must not race to create it on a cluster.
-	fmt.Fprintf(stderr, "bench: %d aggregator(s)\n", *aggregators)
-	self, err := os.Executable()
-	if err != nil {
+	// rollup is in ClickHouse.
+	if err := b.migrate(ctx); err != nil {
 		return err
 	}
-	chCfg.Database = run
-	conn, err := sink.Open(ctx, chCfg)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	migs, err := sink.LoadMigrations(schemas.ClickHouse, "clickhouse")
-	if err != nil {
-		return err
-	}
-	if _, err := sink.MigrateCluster(ctx, conn, run, chCfg.Cluster, migs, log); err != nil {
-		return err
-	}
-	var cmds []*exec.Cmd
-	var peaks []*procstat.PeakRSS
+	defer b.conn.Close()
 	pipeStart := time.Now()
-	var httpAddrs []string
-	for i := range *aggregators {
-		httpAddr, err := freeLocalAddr()
-		if err != nil {
-			return err
-		}
-		httpAddrs = append(httpAddrs, httpAddr)
-		aggArgs := []string{"aggregate", "--brokers", strings.Join(bl, ","), "--topic", topic, "--group", run,
-			"--clickhouse", chCfg.Addr, "--cluster", chCfg.Cluster, "--database", run, "--log-level", "warn", "--http", httpAddr}
-		if *cpuProfile != "" {
-			prof := *cpuProfile
-			if i > 0 {
-				prof = fmt.Sprintf("%s.%d", prof, i)
-			}
-			aggArgs = append(aggArgs, "--cpuprofile", prof)
-		}
-		cmd := exec.CommandContext(ctx, self, aggArgs...)
-		cmd.Env = append(os.Environ(), childEnv(&kcfg, &chCfg)...)
-		cmd.Stderr = stderr
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		cmds = append(cmds, cmd)
-		peak := procstat.WatchPeakRSS(cmd.Process.Pid, 100*time.Millisecond)
-		defer peak.Stop()
-		peaks = append(peaks, peak)
+	aggs, err := b.startAggregators(ctx)
+	if err != nil {
+		return err
 	}
-	waitErr := progress.WaitCaughtUp(ctx, conn, run, run, topic, ends, 30*time.Minute)
+	defer aggs.kill()
+	waitErr := progress.WaitCaughtUp(ctx, b.conn, b.run, b.run, b.topic, ends, 30*time.Minute)
 	pipeSecs := time.Since(pipeStart).Seconds()
 	// Read before SIGTERM: the aggregators' own CPU time (not the broker's
 	// or ClickHouse's) and their figures while they still own partitions.
-	var cpuSecs float64
-	figures := map[string]float64{}
-	var scrapeErr error
-	for i, cmd := range cmds {
-		cpuSecs += procstat.CPUSeconds(cmd.Process.Pid)
-		f, err := scrapeSums(ctx, "http://"+httpAddrs[i]+"/metrics",
-			"jevons_aggregate_dedup_bytes", "jevons_aggregate_dedup_entries", "jevons_aggregate_rows_written_total")
-		if err != nil && scrapeErr == nil {
-			scrapeErr = err
-		}
-		for k, v := range f {
-			figures[k] += v
-		}
-	}
-	for _, cmd := range cmds {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-	}
-	var exitErr error
-	for _, cmd := range cmds {
-		if err := cmd.Wait(); err != nil && exitErr == nil {
-			exitErr = err
-		}
-	}
+	end, scrapeErr := aggs.sample(ctx)
+	rss, exitErr := aggs.stop()
 	if waitErr != nil {
 		return waitErr
 	}
 	if exitErr != nil {
-		return fmt.Errorf("aggregator exit: %w", exitErr)
-	}
-	var rss int64 // the largest aggregator's own VmHWM, not wait4's rusage (see internal/procstat)
-	for _, p := range peaks {
-		p.Stop()
-		rss = max(rss, p.Bytes())
-	}
-	var rows uint64
-	if err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+run+".usage_rollup) + (SELECT count() FROM "+run+".task_rollup)").Scan(&rows); err != nil {
-		return err
-	}
-	rep, err := verify.Compare(ctx, conn, run, truth)
-	if err != nil {
-		return err
-	}
-	if !*keep {
-		drop := "DROP DATABASE IF EXISTS " + run
-		if chCfg.Cluster != "" {
-			drop += " ON CLUSTER " + chCfg.Cluster
-		}
-		_ = conn.Exec(ctx, drop)
-		client, done := sec.Client(bl, 10*time.Second)
-		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic, topic + ".dlq"}})
-		done()
+		return exitErr
 	}
 	if scrapeErr != nil {
 		return scrapeErr
 	}
 	n := float64(truth.Messages)
 	out := map[string]any{
-		"events": truth.Messages, "aggregators": *aggregators, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs,
-		"ratio": (n / pipeSecs) / (n / rawSecs), "peak_rss_bytes": rss, "rollup_rows": rows,
-		"cpu_s_per_million": cpuSecs / n * 1e6, "rows_per_event": figures["jevons_aggregate_rows_written_total"] / n,
-		"exact": len(rep.Mismatches) == 0,
+		"mode": "backlog", "events": truth.Messages, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs, "ratio": rawSecs / pipeSecs,
+		"cpu_s_per_million": end.cpuSecs / n * 1e6, "rows_per_event": end.rowsWritten / n,
 	}
+	return b.finish(ctx, stdout, truth, rss, end, out)
+}
+
+// loadgenConfig is the traffic of the bench: events distinct events with
+// the chosen dimensions, no duplicates or bad messages.
+func (b *bench) loadgenConfig(events int) loadgen.Config {
+	cfg := loadgen.DefaultConfig()
+	cfg.Events, cfg.Dims = events, b.dims
+	return cfg
+}
+
+// emitter produces to the bench topic, creating it if needed; Emit waits
+// for room rather than drop an event.
+func (b *bench) emitter() (*emit.Emitter, error) {
+	cfg := emit.DefaultConfig()
+	cfg.Brokers, cfg.Topic, cfg.Partitions, cfg.BlockTimeout, cfg.Security = b.brokers, b.topic, b.partitions, time.Minute, b.kcfg
+	return emit.New(cfg, b.log)
+}
+
+func closeEmitter(ctx context.Context, em *emit.Emitter) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	return em.Close(cctx)
+}
+
+// migrate makes the bench database's schema, once: several aggregator
+// processes must not race to create it on a cluster.
+func (b *bench) migrate(ctx context.Context) error {
+	conn, err := sink.Open(ctx, b.chCfg)
+	if err != nil {
+		return err
+	}
+	migs, err := sink.LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err == nil {
+		_, err = sink.MigrateCluster(ctx, conn, b.run, b.chCfg.Cluster, migs, b.log)
+	}
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	b.conn = conn
+	return nil
+}
+
+// finish checks the rollups against the truth, drops what the bench made
+// unless --keep, adds the common figures to out and prints it.
+func (b *bench) finish(ctx context.Context, stdout io.Writer, truth *loadgen.Truth, rss int64, end aggSample, out map[string]any) error {
+	var rows uint64
+	if err := b.conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+b.run+".usage_rollup) + (SELECT count() FROM "+b.run+".task_rollup)").Scan(&rows); err != nil {
+		return err
+	}
+	// The cardinality the aggregators faced: distinct usage keys per
+	// 1-minute window and source partition.
+	var keys float64
+	if err := b.conn.QueryRow(ctx, "SELECT count() / uniqExact(src_partition, window_start) FROM "+b.run+".usage_rollup FINAL").Scan(&keys); err != nil {
+		return err
+	}
+	rep, err := verify.Compare(ctx, b.conn, b.run, truth)
+	if err != nil {
+		return err
+	}
+	if !b.keep {
+		drop := "DROP DATABASE IF EXISTS " + b.run
+		if b.chCfg.Cluster != "" {
+			drop += " ON CLUSTER " + b.chCfg.Cluster
+		}
+		_ = b.conn.Exec(ctx, drop)
+		client, done := b.sec.Client(b.brokers, 10*time.Second)
+		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{b.topic, b.topic + ".dlq"}})
+		done()
+	}
+	out["aggregators"], out["dims"], out["peak_rss_bytes"], out["rollup_rows"] = b.aggrs, b.dims, rss, rows
+	out["usage_keys_per_window"], out["exact"] = keys, len(rep.Mismatches) == 0
 	// The duplicate set's bytes are its tables' allocated sizes (flat
 	// arrays: what the heap holds for it, exactly), per entry held.
-	if e := figures["jevons_aggregate_dedup_entries"]; e > 0 {
-		out["dedup_bytes_per_event"] = figures["jevons_aggregate_dedup_bytes"] / e
+	if end.dedupEntries > 0 {
+		out["dedup_bytes_per_event"] = end.dedupBytes / end.dedupEntries
 	}
 	if len(rep.Mismatches) > 0 {
 		out["mismatches"] = rep.Mismatches

@@ -23,6 +23,7 @@ var examples = map[string][]string{
 	"bench": {
 		"jevons bench --brokers 127.0.0.1:9092 --clickhouse 127.0.0.1:9000 --events 1000000",
 		"jevons bench --brokers 127.0.0.1:29192,127.0.0.1:29193 --clickhouse 127.0.0.1:29300,127.0.0.1:29302 --cluster jevons --aggregators 3",
+		"jevons bench --live --dims realistic --events 500000",
 	},
 	"verify":  {"jevons verify --clickhouse 127.0.0.1:9000 --truth /tmp/truth.json"},
 	"loadgen": {"jevons loadgen --brokers 127.0.0.1:9092 --events 100000 --truth /tmp/truth.json"},

@@ -61,6 +61,7 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.DurationVar(&cfg.LateBy, "late-by", cfg.LateBy, "how far in the past late events lie")
 	fs.Float64Var(&cfg.TooOldRatio, "too-old-ratio", 0, "fraction of events older than the correction horizon (--too-old-by)")
 	fs.DurationVar(&cfg.TooOldBy, "too-old-by", cfg.TooOldBy, "age of too-old events")
+	fs.StringVar(&cfg.Dims, "dims", cfg.Dims, "how each task's dimensions are drawn: random (independently: every tenant uses every app and model) or realistic (each tenant 1-3 apps, each app 1-3 models)")
 	fs.DurationVar(&cfg.Spread, "spread", 0, "date every event uniformly within this much before now, in random order (a backfill of history; e.g. 720h)")
 	rate := fs.Float64("rate", 0, "events per second (0: as fast as Kafka takes them)")
 	truthPath := fs.String("truth", "", "write the exact expected totals to this JSON file")

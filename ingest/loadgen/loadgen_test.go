@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +106,53 @@ func TestEveryPricedModelInTheMixIsInTheCatalog(t *testing.T) {
 		if found == (m.model == "acme-internal-finetune-7b") {
 			t.Errorf("%s/%s: found=%v", m.provider, m.model, found)
 		}
+	}
+}
+
+func TestRealisticDimsGiveEachTenantFewAppsAndEachAppFewModels(t *testing.T) {
+	combos := func(dims string) (appsPerTenant, modelsPerApp map[string]map[string]bool, keys int) {
+		cfg := DefaultConfig()
+		cfg.Events, cfg.Dims = 20_000, dims
+		var r recorder
+		clock := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+		if _, err := Run(context.Background(), cfg, &r, pricing.MustDefault(), time.Time{}, 0, func() time.Time { return clock }); err != nil {
+			t.Fatal(err)
+		}
+		appsPerTenant, modelsPerApp = map[string]map[string]bool{}, map[string]map[string]bool{}
+		seen := map[string]bool{}
+		for _, ev := range r.events {
+			add(appsPerTenant, ev.Tenant, ev.App)
+			add(modelsPerApp, ev.Tenant+"/"+ev.App, ev.Provider+"/"+ev.Model)
+			seen[ev.Tenant+"/"+ev.App+"/"+ev.TaskType+"/"+ev.Provider+"/"+ev.Model] = true
+		}
+		return appsPerTenant, modelsPerApp, len(seen)
+	}
+	apps, models, realistic := combos(DimsRealistic)
+	for what, m := range map[string]map[string]map[string]bool{"apps of tenant": apps, "models of tenant/app": models} {
+		for k, set := range m {
+			if len(set) < 1 || len(set) > 3 {
+				t.Errorf("%s %s: %d, want 1 to 3", what, k, len(set))
+			}
+		}
+	}
+	_, _, random := combos(DimsRandom)
+	if random < 10*realistic {
+		t.Errorf("random dims made %d usage keys, realistic %d: want at least 10 times as many", random, realistic)
+	}
+	t.Logf("usage keys in 20,000 events: random %d, realistic %d", random, realistic)
+}
+
+func add(m map[string]map[string]bool, k, v string) {
+	if m[k] == nil {
+		m[k] = map[string]bool{}
+	}
+	m[k][v] = true
+}
+
+func TestUnknownDimsAreRefusedByName(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Dims = "correlated"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `dims must be random or realistic, got "correlated"`) {
+		t.Fatalf("got %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jevonsdev/jevons/schemas"
@@ -22,11 +23,24 @@ type Config struct {
 	TooOldRatio float64       // events older than the correction horizon (dead-lettered)
 	TooOldBy    time.Duration // default 40 days
 	Spread      time.Duration // > 0: every event's time drawn uniformly from the last Spread, in random order (a backfill of history)
+	Dims        string        // how a task's dimensions are drawn: DimsRandom (default) or DimsRealistic
 }
+
+// The ways a task's dimensions (app, task type, model) are drawn.
+const (
+	// DimsRandom draws each independently of the tenant and of each other:
+	// every tenant uses every app, task type and model, the high
+	// cardinality of a multi-tenant service with no say over its clients.
+	DimsRandom = "random"
+	// DimsRealistic correlates them as in real fleets: each tenant runs 1-3
+	// apps, each app of each tenant uses 1-3 models and its own 1-2 task
+	// types, fixed for the seed.
+	DimsRealistic = "realistic"
+)
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Seed: 1, Events: 10_000, Tenants: 20, Concurrency: 200, LateBy: 10 * time.Minute, TooOldBy: 40 * 24 * time.Hour}
+	return Config{Seed: 1, Events: 10_000, Tenants: 20, Concurrency: 200, LateBy: 10 * time.Minute, TooOldBy: 40 * 24 * time.Hour, Dims: DimsRandom}
 }
 
 // Validate reports every problem at once.
@@ -39,6 +53,9 @@ func (c Config) Validate() error {
 		if r < 0 || r > 1 || math.IsNaN(r) {
 			errs = append(errs, fmt.Sprintf("%s must be within 0..1, got %v", name, r))
 		}
+	}
+	if c.Dims != "" && c.Dims != DimsRandom && c.Dims != DimsRealistic {
+		errs = append(errs, fmt.Sprintf("dims must be %s or %s, got %q", DimsRandom, DimsRealistic, c.Dims))
 	}
 	if c.LateBy < 0 || c.TooOldBy < 0 || c.Spread < 0 {
 		errs = append(errs, "late-by, too-old-by and spread must be >= 0")
@@ -78,7 +95,19 @@ var models = []modelSpec{
 var (
 	apps      = []string{"chat", "code-assistant", "support-bot", "search", "batch-summarizer"}
 	taskTypes = []string{"chat-turn", "code-review", "agent-run", "summarize", "extract", "rag-answer"}
+	// appTaskTypes are the task types each app runs in realistic fleets.
+	appTaskTypes = map[string][]string{
+		"chat": {"chat-turn"}, "code-assistant": {"agent-run", "code-review"}, "support-bot": {"chat-turn", "rag-answer"},
+		"search": {"rag-answer"}, "batch-summarizer": {"summarize", "extract"},
+	}
 )
+
+// fleetApp is one app of one tenant in realistic fleets.
+type fleetApp struct {
+	name      string
+	taskTypes []string
+	models    []modelSpec
+}
 
 // task is one agent run or conversation in progress.
 type task struct {
@@ -97,6 +126,7 @@ type generator struct {
 	eventNo int
 	weights float64
 	start   time.Time
+	fleet   [][]fleetApp // tenant index -> its apps (DimsRealistic only)
 }
 
 func newGenerator(cfg Config, start time.Time) *generator {
@@ -104,14 +134,38 @@ func newGenerator(cfg Config, start time.Time) *generator {
 	for _, m := range models {
 		g.weights += m.weight
 	}
+	if cfg.Dims == DimsRealistic {
+		g.fleet = newFleet(cfg, g.weights)
+	}
 	for range cfg.Concurrency {
 		g.active = append(g.active, g.newTask())
 	}
 	return g
 }
 
-func (g *generator) pickModel() modelSpec {
-	x := g.rng.Float64() * g.weights
+// newFleet draws each tenant's apps and each app's models from a generator
+// of its own, so that the traffic's draws do not depend on it.
+func newFleet(cfg Config, weights float64) [][]fleetApp {
+	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x3c6ef372fe94f82b))
+	fleet := make([][]fleetApp, cfg.Tenants)
+	for t := range fleet {
+		for _, a := range rng.Perm(len(apps))[:1+rng.IntN(3)] {
+			app := fleetApp{name: apps[a], taskTypes: appTaskTypes[apps[a]]}
+			for n := 1 + rng.IntN(3); len(app.models) < n; {
+				if m := pickModel(rng, weights); !slices.Contains(app.models, m) {
+					app.models = append(app.models, m)
+				}
+			}
+			fleet[t] = append(fleet[t], app)
+		}
+	}
+	return fleet
+}
+
+func (g *generator) pickModel() modelSpec { return pickModel(g.rng, g.weights) }
+
+func pickModel(rng *rand.Rand, weights float64) modelSpec {
+	x := rng.Float64() * weights
 	for _, m := range models {
 		if x -= m.weight; x < 0 {
 			return m
@@ -122,22 +176,39 @@ func (g *generator) pickModel() modelSpec {
 
 func (g *generator) newTask() *task {
 	g.nextID++
-	tt := taskTypes[g.rng.IntN(len(taskTypes))]
-	length := 1
-	switch tt {
-	case "agent-run":
-		length = 1 + int(g.rng.ExpFloat64()*25) // long tail of long agent runs
-	case "code-review", "rag-answer":
-		length = 1 + g.rng.IntN(6)
-	case "chat-turn":
-		length = 1 + g.rng.IntN(3)
+	id := fmt.Sprintf("task-%d-%d", g.cfg.Seed, g.nextID)
+	if g.fleet != nil {
+		ti := g.tenantIndex()
+		apps := g.fleet[ti]
+		app := apps[g.rng.IntN(len(apps))]
+		tt := app.taskTypes[g.rng.IntN(len(app.taskTypes))]
+		return &task{tenant: fmt.Sprintf("tenant-%02d", ti), id: id, app: app.name, taskType: tt,
+			model: app.models[g.rng.IntN(len(app.models))], left: g.taskLength(tt), context: 500 + g.rng.Int64N(8000)}
 	}
-	// Tenants follow a skewed popularity, as real customers do.
-	tenant := fmt.Sprintf("tenant-%02d", int(math.Min(float64(g.cfg.Tenants-1), g.rng.ExpFloat64()*float64(g.cfg.Tenants)/3)))
+	tt := taskTypes[g.rng.IntN(len(taskTypes))]
+	length := g.taskLength(tt)
 	return &task{
-		tenant: tenant, id: fmt.Sprintf("task-%d-%d", g.cfg.Seed, g.nextID), app: apps[g.rng.IntN(len(apps))],
+		tenant: fmt.Sprintf("tenant-%02d", g.tenantIndex()), id: id, app: apps[g.rng.IntN(len(apps))],
 		taskType: tt, model: g.pickModel(), left: length, context: 500 + g.rng.Int64N(8000),
 	}
+}
+
+func (g *generator) taskLength(taskType string) int {
+	switch taskType {
+	case "agent-run":
+		return 1 + int(g.rng.ExpFloat64()*25) // long tail of long agent runs
+	case "code-review", "rag-answer":
+		return 1 + g.rng.IntN(6)
+	case "chat-turn":
+		return 1 + g.rng.IntN(3)
+	}
+	return 1
+}
+
+// tenantIndex draws a tenant with a skewed popularity, as real customers
+// have.
+func (g *generator) tenantIndex() int {
+	return int(math.Min(float64(g.cfg.Tenants-1), g.rng.ExpFloat64()*float64(g.cfg.Tenants)/3))
 }
 
 // next returns the next valid event, its time offset by the elapsed wall

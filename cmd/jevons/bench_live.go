@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/jevonsdev/jevons/ingest/emit"
+	"github.com/jevonsdev/jevons/ingest/loadgen"
+	"github.com/jevonsdev/jevons/internal/procstat"
+	"github.com/jevonsdev/jevons/internal/progress"
+	"github.com/jevonsdev/jevons/internal/topics"
+	"github.com/jevonsdev/jevons/pricing"
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+// liveWarmup is how many events the aggregators consume before the clock
+// starts: enough for every partition to have been fetched and flushed once.
+const liveWarmup = 5_000
+
+// runLive measures the aggregators the way production runs them: started
+// on an empty topic and caught up on a warm-up, they consume while the
+// bench produces --events as fast as it can, and the clock runs from the
+// first of those events until the rollups hold every event. The CPU time
+// and rows written are counted over that span only.
+func (b *bench) runLive(ctx context.Context, stdout io.Writer) error {
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err := topics.Ensure(tctx, b.sec, b.brokers, b.topic, b.partitions, -1, topics.EventTopicConfig()...)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if err := b.migrate(ctx); err != nil {
+		return err
+	}
+	defer b.conn.Close()
+	aggs, err := b.startAggregators(ctx)
+	if err != nil {
+		return err
+	}
+	defer aggs.kill()
+	warm, err := b.emitter()
+	if err != nil {
+		return err
+	}
+	main, err := b.emitter()
+	if err != nil {
+		_ = closeEmitter(ctx, warm)
+		return err
+	}
+	var start time.Time
+	var before aggSample
+	var benchCPU float64 // this process's CPU time: the producer's (and the truth's)
+	sink := &liveSink{warm: warm, main: main, left: liveWarmup, switchOver: func() error {
+		fmt.Fprintf(b.stderr, "bench: %d warm-up events; waiting for the aggregators to catch up\n", liveWarmup)
+		if err := closeEmitter(ctx, warm); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if err := b.waitCaughtUp(ctx, 5*time.Minute); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+		if before, err = aggs.sample(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(b.stderr, "bench: producing %d events (dims %s) while the aggregators consume\n", b.events, b.dims)
+		start, benchCPU = time.Now(), procstat.CPUSeconds(os.Getpid())
+		return nil
+	}}
+	truth, err := loadgen.Run(ctx, b.loadgenConfig(liveWarmup+b.events), sink, pricing.MustDefault(), time.Time{}, 0, time.Now)
+	if err == nil {
+		err = closeEmitter(ctx, main)
+	} else {
+		_ = closeEmitter(ctx, main)
+	}
+	if err != nil {
+		return err
+	}
+	produceSecs := time.Since(start).Seconds()
+	benchCPU = procstat.CPUSeconds(os.Getpid()) - benchCPU
+	waitErr := b.waitCaughtUp(ctx, 30*time.Minute)
+	pipeSecs := time.Since(start).Seconds()
+	after, scrapeErr := aggs.sample(ctx)
+	rss, exitErr := aggs.stop()
+	if waitErr != nil {
+		return waitErr
+	}
+	if exitErr != nil {
+		return exitErr
+	}
+	if scrapeErr != nil {
+		return scrapeErr
+	}
+
+	// The raw kafka-go consumer over the same messages afterwards, for the
+	// ratio: what fetching alone costs on this machine.
+	fmt.Fprintln(b.stderr, "bench: raw kafka-go consumer over the same messages")
+	rawStart := time.Now()
+	if err := rawConsume(ctx, b.sec, b.brokers, b.topic, b.run+"-raw", int(truth.Messages)); err != nil {
+		return err
+	}
+	rawEPS := float64(truth.Messages) / time.Since(rawStart).Seconds()
+	n := float64(b.events)
+	out := map[string]any{
+		"mode": "live", "events": b.events, "warmup_events": liveWarmup,
+		"produce_eps": n / produceSecs, "pipeline_eps": n / pipeSecs, "lag_after_produce_s": pipeSecs - produceSecs,
+		"raw_fetch_eps": rawEPS, "ratio": n / pipeSecs / rawEPS,
+		"cpu_s_per_million":          (after.cpuSecs - before.cpuSecs) / n * 1e6,
+		"rows_per_event":             (after.rowsWritten - before.rowsWritten) / n,
+		"producer_cpu_s_per_million": benchCPU / n * 1e6,
+	}
+	return b.finish(ctx, stdout, truth, rss, after, out)
+}
+
+// waitCaughtUp waits until the rollups hold every message now in the topic.
+func (b *bench) waitCaughtUp(ctx context.Context, timeout time.Duration) error {
+	ends, err := progress.EndOffsets(ctx, b.sec, b.brokers, b.topic)
+	if err != nil {
+		return err
+	}
+	return progress.WaitCaughtUp(ctx, b.conn, b.run, b.run, b.topic, ends, timeout)
+}
+
+// liveSink sends the first left events to warm, then calls switchOver once
+// and sends the rest to main.
+type liveSink struct {
+	warm, main *emit.Emitter
+	left       int
+	switchOver func() error
+}
+
+func (s *liveSink) to() (*emit.Emitter, error) {
+	if s.left > 0 {
+		s.left--
+		return s.warm, nil
+	}
+	if f := s.switchOver; f != nil {
+		s.switchOver = nil
+		if err := f(); err != nil {
+			return nil, err
+		}
+	}
+	return s.main, nil
+}
+
+func (s *liveSink) Emit(ctx context.Context, ev *schemas.Event) error {
+	em, err := s.to()
+	if err != nil {
+		return err
+	}
+	return em.Emit(ctx, ev)
+}
+
+func (s *liveSink) EmitRaw(ctx context.Context, key, value []byte) error {
+	em, err := s.to()
+	if err != nil {
+		return err
+	}
+	return em.EmitRaw(ctx, key, value)
+}
