@@ -144,8 +144,9 @@ type Timing struct {
 // TimeReport runs each query of a report on its own, timing it to its last
 // row; a failing query is recorded and the others still run. With
 // usageOnly, only the queries that read the usage tables run (the task
-// queries do not depend on the usage source).
-func (q *Querier) TimeReport(ctx context.Context, s Slice, periods []Period, usageOnly bool) []Timing {
+// queries do not depend on the usage source). before, when not nil, runs
+// untimed before each query; its error fails that query.
+func (q *Querier) TimeReport(ctx context.Context, s Slice, periods []Period, usageOnly bool, before func() error) []Timing {
 	steps := []struct {
 		name string
 		run  func() error
@@ -167,6 +168,12 @@ func (q *Querier) TimeReport(ctx context.Context, s Slice, periods []Period, usa
 	for _, st := range steps {
 		if usageOnly && st.name[:5] != "usage" {
 			continue
+		}
+		if before != nil {
+			if err := before(); err != nil {
+				out = append(out, Timing{Query: st.name, Error: err.Error()})
+				continue
+			}
 		}
 		t0 := time.Now()
 		err := st.run()

@@ -23,7 +23,7 @@ import (
 // month states), then the whole report as it runs (month states for whole
 // months) with the task figures computed, read back from report_cache, and
 // read back but for the last month, changed by a new task window before
-// each run (what a report of a live system does).
+// each query (what a report of a live system does).
 func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench report", stderr)
 	cfg := sink.DefaultConfig()
@@ -35,7 +35,7 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 	runs := fs.Int("runs", 3, "runs of each query; the median is reported")
 	before := fs.Bool("before", true, "also time the usage queries through the 1-minute usage view (one run each)")
 	limit := fs.Duration("before-timeout", 2*time.Minute, "max_execution_time of a query through the 1-minute view")
-	only := fs.String("variants", "days,computed,cached,changing", "which timings to run: days (usage from day states), computed (task figures computed), cached (read back from report_cache), changing (a new task window in the last month before each run)")
+	only := fs.String("variants", "days,computed,cached,changing", "which timings to run: days (usage from day states), computed (task figures computed), cached (read back from report_cache), changing (a new task window in the last month before each query)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 		label string
 		src   analytics.Source
 		cache bool
-		prep  func(run int) error // before each timed run
+		prep  func() error // before each timed query
 	}
 	var variants []variant
 	if *before {
@@ -84,8 +84,8 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 		variant{name: "days", label: "before: day states", src: analytics.DayStates},
 		variant{name: "computed", label: "after: month states, task figures computed", src: analytics.MonthStates},
 		variant{name: "cached", label: "after: month states, task figures of unchanged periods from report_cache", src: analytics.MonthStates, cache: true},
-		variant{name: "changing", label: "after: month states and report_cache, a new task window in the last month before each run", src: analytics.MonthStates, cache: true,
-			prep: func(int) error {
+		variant{name: "changing", label: "after: month states and report_cache, a new task window in the last month before each query", src: analytics.MonthStates, cache: true,
+			prep: func() error {
 				newWindow++
 				w := lastMonth.Start.Add(time.Duration(newWindow) * time.Hour)
 				return conn.Exec(ctx, fmt.Sprintf(`INSERT INTO %s.task_rollup (src_partition, tenant, task_id, window_start, task_type, app,
@@ -118,16 +118,11 @@ func runBenchReport(ctx context.Context, args []string, stdout, stderr io.Writer
 				if err := conn.Exec(ctx, "TRUNCATE TABLE "+cfg.Database+".report_cache"); err != nil {
 					return err
 				}
-				q.TimeReport(ctx, s, periods, usageOnly)
+				q.TimeReport(ctx, s, periods, usageOnly, nil)
 			}
 			var all [][]analytics.Timing
-			for r := range n {
-				if v.prep != nil {
-					if err := v.prep(r); err != nil {
-						return fmt.Errorf("bench report: prepare %q: %w", v.label, err)
-					}
-				}
-				all = append(all, q.TimeReport(qctx, s, periods, usageOnly))
+			for range n {
+				all = append(all, q.TimeReport(qctx, s, periods, usageOnly, v.prep))
 			}
 			for i, first := range all[0] {
 				secs := make([]float64, len(all))
