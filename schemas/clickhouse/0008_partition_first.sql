@@ -12,9 +12,9 @@
 -- Every step can run again after a crash without losing a state: the copy
 -- is dropped only after the refill, a missing table is created empty
 -- before it is read, and a state copied twice is one state (same key and
--- version). Run with the aggregators stopped, as `jevons aggregate` and
--- `jevons migrate` do before they start: a state written between the copy
--- and the refill would be lost.
+-- version). Run it with no aggregator writing (`jevons migrate`, or the
+-- first `jevons aggregate` to start, which migrates before it consumes): a
+-- state written between the copy and the drop would be lost.
 
 CREATE TABLE IF NOT EXISTS ${db}.usage_daily_rollup_0008 (
     src_partition         UInt32,
