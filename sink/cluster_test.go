@@ -224,21 +224,3 @@ func TestMigrationSQLOnOneServerIsTheFilesOwn(t *testing.T) {
 		}
 	}
 }
-
-// A clustered DROP TABLE is the one a newer server is asked to finish
-// before the next statement creates the table again.
-func TestClusteredDropTablesAreRecognised(t *testing.T) {
-	stmts, err := ClusterStatements([]string{"CREATE TABLE ${db}.t (src_partition UInt32) ENGINE = MergeTree ORDER BY src_partition", "DROP TABLE IF EXISTS ${db}.t"}, "c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var drops int
-	for _, s := range stmts {
-		if clusterDropTableRE.MatchString(s) {
-			drops++
-		}
-	}
-	if drops != 2 || clusterDropTableRE.MatchString("DROP TABLE IF EXISTS db.t") {
-		t.Fatalf("%d clustered drops recognised in %q, want 2 (and none unclustered)", drops, stmts)
-	}
-}

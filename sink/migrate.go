@@ -161,9 +161,6 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 		}
 		for i, stmt := range ddl[mi].Statements {
 			stmt, err := addColumnIfMissing(ctx, conn, database, stmt)
-			if cluster != "" && !versionLess(version, dropNoDelaySince) && clusterDropTableRE.MatchString(stmt) {
-				stmt += " NO DELAY"
-			}
 			if err == nil && stmt != "" {
 				err = conn.Exec(ctx, strings.ReplaceAll(stmt, "${db}", database))
 			}
@@ -207,16 +204,6 @@ func addColumnIfMissing(ctx context.Context, conn driver.Conn, database, stmt st
 	clause := regexp.MustCompile(`(?i)\s+IF\s+NOT\s+EXISTS\s+` + column + `\s`)
 	return clause.ReplaceAllLiteralString(stmt, " "+column+" "), nil
 }
-
-// clusterDropTableRE matches a clustered DROP TABLE. Replicated tables
-// in an Atomic database (the default since 20.10) leave ZooKeeper only
-// minutes after a plain DROP, so a migration that creates a table again
-// under its name (0008) would find its replica path taken: such drops wait
-// (NO DELAY, which 18.16 does not parse; its drops are synchronous).
-var (
-	clusterDropTableRE = regexp.MustCompile(`(?is)^DROP\s+TABLE\s.*\sON\s+CLUSTER\s+\w+\s*$`)
-	dropNoDelaySince   = []int{20, 5}
-)
 
 const migrationsTable = `CREATE TABLE IF NOT EXISTS ${db}.schema_migrations (
 		version UInt32, name String, checksum String, applied_at DateTime('UTC')
