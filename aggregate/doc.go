@@ -67,9 +67,7 @@
 // every flushed state before its write, has no false negatives for the
 // windows it covers (the correction horizon before the clock, widened to
 // the whole window holding its start at each resolution: the month of the
-// horizon's first day). The day and month tables are sorted by source
-// partition first, as the minute states are (migration 0008), so a key
-// load reads only its partition's states. Before
+// horizon's first day). Before
 // letting a partition go on revocation or SIGTERM, the owner flushes; the
 // rebalance timeout covers that final flush.
 //
