@@ -30,7 +30,7 @@ func (p *partition) resolveCold(ctx context.Context, st store) error {
 		seen := map[taskKey]bool{}
 		for i := range p.coldTasks {
 			k := p.coldTaskKey(&p.coldTasks[i])
-			if p.tasks[k] == nil && !seen[k] && p.stored.mayHold(k.window, p.stored.taskHash(&k)) {
+			if p.tasks[k] == nil && !seen[k] && p.stored.mayHold(storedTasks, k.window, p.stored.taskHash(&k)) {
 				seen[k] = true
 				keys = append(keys, sink.TaskKey{Window: k.window, Tenant: k.tenant, TaskID: k.taskID})
 			}
@@ -71,7 +71,7 @@ func (p *partition) resolveColdUsage(ctx context.Context, st store, res int) err
 	seen := map[usageKey]bool{}
 	for i := range r.cold {
 		e := &r.cold[i]
-		if k := r.key(e.time, e.ev); r.get(&k) == nil && !seen[k] && p.stored.mayHold(k.window, p.stored.usageHash(res, &k)) {
+		if k := r.key(e.time, e.ev); r.get(&k) == nil && !seen[k] && p.stored.mayHold(res, k.window, p.stored.usageHash(res, &k)) {
 			seen[k] = true
 			keys = append(keys, sink.UsageKey{Window: k.window, Tenant: k.tenant, App: k.app, TaskType: k.taskType,
 				Provider: k.provider, Model: k.model, Operation: k.operation, Status: k.status})

@@ -30,7 +30,7 @@ type Config struct {
 	FlushInterval   time.Duration // if set, wall time between flushes at most; default 0: adapt to MaxStaleness
 	IdleFlush       time.Duration // wall time after which an idle partition flushes, default 10s
 	MaxDirty        int           // dirty states per partition that force a flush, default 20,000
-	MemoryLimit     int64         // soft Go heap limit in bytes (0: none), default 384 MiB
+	MemoryLimit     int64         // soft limit of the resident set in bytes (0: none), default 384 MiB; see runtimeMemoryLimit
 	ShutdownTimeout time.Duration // wall time for the final flush, default 30s
 	SessionTimeout  time.Duration // consumer group session, default 10s
 

@@ -35,3 +35,17 @@ func TestWindowsMustBeWholeUnitsDividingTheDay(t *testing.T) {
 		})
 	}
 }
+
+// The Go runtime's limit leaves room below the configured one for what the
+// runtime does not count, so the resident set stays under the limit.
+func TestRuntimeMemoryLimitLeavesRoomForTheBinary(t *testing.T) {
+	for _, tc := range []struct{ limit, want int64 }{
+		{256 << 20, 224 << 20},
+		{384 << 20, 352 << 20},
+		{64 << 20, 56 << 20},
+	} {
+		if got := runtimeMemoryLimit(tc.limit); got != tc.want {
+			t.Errorf("limit %d MiB: runtime limit %d MiB, want %d MiB", tc.limit>>20, got>>20, tc.want>>20)
+		}
+	}
+}

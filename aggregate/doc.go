@@ -65,7 +65,9 @@
 // (stored.go), read from ClickHouse when the late path is first needed
 // (after the checkpoint was read, with no flush in flight) and fed with
 // every flushed state before its write, has no false negatives for the
-// windows it covers (the correction horizon before the clock). Before
+// windows it covers (the correction horizon before the clock, widened to
+// the whole window holding its start at each resolution: the month of the
+// horizon's first day). Before
 // letting a partition go on revocation or SIGTERM, the owner flushes; the
 // rebalance timeout covers that final flush.
 //
@@ -125,14 +127,18 @@
 //     per partition, shared by its states, and a table of them rebuilt from
 //     the states kept once it holds twice as many; and task states of open task
 //     windows (evicted when done or idle, reloaded by key on demand); of
-//     the clean late states, at most MaxDirty/10 per resolution (the
-//     newest) stay after their flush;
+//     the clean late states (late corrections, and states whose window
+//     closed), at most MaxDirty/10 minute and MaxDirty/10 day states and
+//     MaxDirty month states (the newest) stay after their flush: month
+//     keys are few, and every late event of their month corrects them;
 //   - a 512 KiB Bloom filter of stored keys per partition;
 //   - at most 100,000 16-byte hashes of evicted tasks per partition; past
 //     that, a window loads every task not in memory by key;
 //   - at most MaxDirty changed states per partition plus one flush in
 //     flight.
 //
-// Kafka fetch buffers are bounded by the reader queue. A soft Go memory
-// limit (--memory-limit-mib) keeps the heap from doubling.
+// Kafka fetch buffers are bounded by the reader queue. A soft memory limit
+// (--memory-limit-mib) keeps the heap from doubling: the Go runtime is
+// held an eighth of it (at most 32 MiB) below, so that the resident set,
+// the binary's own pages included (about 22 MiB), stays under it.
 package aggregate

@@ -144,7 +144,11 @@ func TestBackfillOf30DaysShuffled(t *testing.T) {
 	truth := e.loadgen("--events", strconv.Itoa(n), "--seed", "101", "--spread", "720h", "--dup-ratio", "0.01")
 	const limitMiB = 256
 	start := time.Now()
-	a := e.start("--memory-limit-mib", strconv.Itoa(limitMiB), "--max-dirty", "2000", "--dedup-max-entries", "50000")
+	args := []string{"--memory-limit-mib", strconv.Itoa(limitMiB), "--max-dirty", "2000", "--dedup-max-entries", "50000"}
+	if f := os.Getenv("JEVONS_BACKFILL_CPUPROFILE"); f != "" { // where the aggregator's time goes
+		args = append(args, "--cpuprofile", f)
+	}
+	a := e.start(args...)
 	e.waitCaughtUp(time.Duration(n/250+120) * time.Second) // a bound for a loaded machine, not a speed requirement
 	wall := time.Since(start)
 	e.verify(truth)

@@ -93,9 +93,26 @@ type partition struct {
 	obsOwner uint64
 }
 
-// keepLate is how many clean late states per resolution stay in memory
-// after their flush: a tenth of MaxDirty.
-func keepLate(cfg *Config) int { return cfg.MaxDirty / 10 }
+// keepLate is how many clean late states of a resolution stay in memory
+// after their flush: a tenth of MaxDirty, and MaxDirty for months. A
+// partition has few month keys (one per dimension combination and month),
+// and a late event of any day in a month corrects its month state: kept,
+// a backfill loads each month state about once instead of at every flush.
+func keepLate(cfg *Config, res int) int {
+	if res == resMonth {
+		return cfg.MaxDirty
+	}
+	return cfg.MaxDirty / 10
+}
+
+// keptLate is how many clean late states a partition keeps at most.
+func keptLate(cfg *Config) int {
+	n := 0
+	for res := range numRes {
+		n += keepLate(cfg, res)
+	}
+	return n
+}
 
 // overflowGuard: while every sum in memory stays below it, no event (at
 // most 6e9 tokens and its cost) can overflow a state, so process checks
@@ -440,7 +457,7 @@ func (p *partition) unflushed(b *flushBatch) {
 // since, closed windows leave memory and the floors move up.
 func (p *partition) flushed(b *flushBatch) {
 	for i := range p.usage {
-		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness, keepLate(p.cfg))
+		p.usage[i].flushed(b.usageSt[i], p.maxTime, p.lateness, keepLate(p.cfg, i))
 	}
 	for _, s := range b.taskSt {
 		s.flushing = false

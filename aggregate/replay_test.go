@@ -27,6 +27,7 @@ type memStore struct {
 
 	loadedUsage    int            // keys asked for by late loads
 	loadedBy       map[string]int // the same, by table
+	loadCalls      map[string]int // key loads (queries), by table
 	scans          int            // usage key scans (building the stored-keys filter)
 	wholeTaskLoads int            // task loads by window, not by key
 }
@@ -43,6 +44,10 @@ func (m *memStore) LoadUsage(_ context.Context, table string, _ uint32, from int
 	}
 	m.loadedBy[table] += len(keys)
 	if len(keys) > 0 {
+		if m.loadCalls == nil {
+			m.loadCalls = map[string]int{}
+		}
+		m.loadCalls[table]++
 		for _, k := range keys {
 			if r, ok := m.usage[table][usageKey{k.Window, k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}]; ok {
 				out = append(out, r)

@@ -172,22 +172,26 @@ func (r *usageRes) unflushed(st []*usageState) {
 }
 
 // flushed marks a flush's states durable, raises the floor to the one of
-// clock and drops the clean states of closed windows. Of the clean states
-// of late corrections, the keepLate newest stay (late events correct the
-// same day states again and again; each reload reads the stored states):
-// whatever the arrival order, memory holds the open windows, at most
-// keepLate clean late states and what the flushes in progress need.
+// clock and drops the clean states of closed windows but the keepLate
+// newest (late events correct the same day and month states again and
+// again; each reload reads the stored states): whatever the arrival order,
+// memory holds the open windows, at most keepLate clean late states and
+// what the flushes in progress need.
 func (r *usageRes) flushed(st []*usageState, clock, lateness int64, keepLate int) {
 	for _, s := range st {
 		s.flushing = false
 	}
 	if f := r.floorAt(clock, lateness); f > r.floor {
-		r.floor = f
-		for k, s := range r.states {
-			if k.window < f && !s.dirty && !s.flushing {
-				r.drop(k, s)
+		// The states of windows that close become late states: the
+		// keepLate newest of them stay, so a late event soon after (or a
+		// backfill's next event of the same day or month) finds its state
+		// in memory instead of loading it.
+		for k := range r.states {
+			if k.window < f && k.window >= r.floor {
+				r.late = append(r.late, k)
 			}
 		}
+		r.floor = f
 	}
 	excess := -keepLate // clean late states beyond keepLate, oldest first
 	for _, k := range r.late {

@@ -27,11 +27,15 @@ import (
 type storedKeys struct {
 	bits  []uint64
 	seed  maphash.Seed
-	from  int64 // covers windows >= from (unix ms)
-	n     int   // distinct keys added since built
+	from  [numRes + 1]int64 // covers windows >= from[kind] (unix ms), kind a resolution or storedTasks
+	n     int               // distinct keys added since built
 	built bool
 	full  bool // built past storedFilterKeys: every key may be stored
 }
+
+// storedTasks is the kind of task keys in storedKeys.from; the usage
+// resolutions are the others.
+const storedTasks = numRes
 
 const (
 	storedFilterBits   = 1 << 22 // 512 KiB per partition
@@ -39,9 +43,10 @@ const (
 	storedFilterHashes = 7
 )
 
-// mayHold reports whether a state of key hash h and window w may be stored.
-func (f *storedKeys) mayHold(w int64, h uint64) bool {
-	if !f.built || f.full || w < f.from {
+// mayHold reports whether a state of kind (a resolution or storedTasks),
+// key hash h and window w may be stored.
+func (f *storedKeys) mayHold(kind int, w int64, h uint64) bool {
+	if !f.built || f.full || w < f.from[kind] {
 		return true
 	}
 	h1, h2 := uint32(h), uint32(h>>32)|1
@@ -100,7 +105,9 @@ func (f *storedKeys) taskHash(k *taskKey) uint64 {
 
 // buildStored (re)builds the filter from the stored keys of windows a late
 // event can still reach: the correction horizon before the clock, with a
-// day's margin. Called only with no flush in flight.
+// day's margin, widened at each resolution to the start of the window
+// holding it (the month of the horizon's first day, whose month states a
+// late event of that day corrects). Called only with no flush in flight.
 func (p *partition) buildStored(ctx context.Context, st store) error {
 	f := &p.stored
 	if f.built && (f.full || f.n < storedFilterKeys) {
@@ -116,8 +123,13 @@ func (p *partition) buildStored(ctx context.Context, st store) error {
 	if p.maxTime != noTime {
 		from = windowStart(p.maxTime-p.cfg.CorrectionHorizon.Milliseconds(), 24*time.Hour.Milliseconds()) - 24*time.Hour.Milliseconds()
 	}
+	var cover [numRes + 1]int64
 	for i := range p.usage {
-		err := st.ScanUsageKeys(ctx, p.usage[i].table, p.id, from, func(k *sink.UsageKey) {
+		cover[i] = from
+		if from != noTime {
+			cover[i] = p.usage[i].start(from)
+		}
+		err := st.ScanUsageKeys(ctx, p.usage[i].table, p.id, cover[i], func(k *sink.UsageKey) {
 			uk := usageKey{k.Window, k.Tenant, k.App, k.TaskType, k.Provider, k.Model, k.Operation, k.Status}
 			f.add(f.usageHash(i, &uk))
 		})
@@ -125,13 +137,17 @@ func (p *partition) buildStored(ctx context.Context, st store) error {
 			return fmt.Errorf("read stored %s keys: %w", p.usage[i].table, err)
 		}
 	}
-	err := st.ScanTaskKeys(ctx, p.id, from, func(k *sink.TaskKey) {
+	cover[storedTasks] = from
+	if from != noTime {
+		cover[storedTasks] = windowStart(from, p.twin)
+	}
+	err := st.ScanTaskKeys(ctx, p.id, cover[storedTasks], func(k *sink.TaskKey) {
 		f.add(f.taskHash(&taskKey{k.Window, k.Tenant, k.TaskID}))
 	})
 	if err != nil {
 		return fmt.Errorf("read stored task keys: %w", err)
 	}
-	f.from, f.built = from, true
+	f.from, f.built = cover, true
 	f.full = f.n >= storedFilterKeys
 	return nil
 }
