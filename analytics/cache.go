@@ -91,14 +91,16 @@ func (q *Querier) openCache(ctx context.Context, kind string, tables []string, l
 	for rows.Next() {
 		var k, d, payload string
 		if err := rows.Scan(&k, &d, &payload); err != nil {
-			return &periodCache{q: q, payload: make([]json.RawMessage, len(periods))}
+			clear(pc.payload)
+			return pc
 		}
 		if i, ok := index[k]; ok && d == parts[i] {
 			pc.payload[i] = json.RawMessage(payload)
 		}
 	}
 	if rows.Err() != nil {
-		return &periodCache{q: q, payload: make([]json.RawMessage, len(periods))}
+		clear(pc.payload)
+		return pc
 	}
 	pc.keys, pc.parts, pc.tables, pc.lookback = keys, parts, tables, lookback
 	return pc

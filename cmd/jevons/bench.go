@@ -139,18 +139,9 @@ func (b *bench) runBacklog(ctx context.Context, stdout io.Writer) error {
 	defer aggs.kill()
 	waitErr := progress.WaitCaughtUp(ctx, b.conn, b.run, b.run, b.topic, ends, 30*time.Minute)
 	pipeSecs := time.Since(pipeStart).Seconds()
-	// Read before SIGTERM: the aggregators' own CPU time (not the broker's
-	// or ClickHouse's) and their figures while they still own partitions.
-	end, scrapeErr := aggs.sample(ctx)
-	rss, exitErr := aggs.stop()
-	if waitErr != nil {
-		return waitErr
-	}
-	if exitErr != nil {
-		return exitErr
-	}
-	if scrapeErr != nil {
-		return scrapeErr
+	end, rss, err := aggs.finish(ctx, waitErr)
+	if err != nil {
+		return err
 	}
 	n := float64(truth.Messages)
 	out := map[string]any{

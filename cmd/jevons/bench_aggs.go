@@ -83,6 +83,27 @@ func (a *benchAggregators) sample(ctx context.Context) (aggSample, error) {
 	return s, firstErr
 }
 
+// finish ends a timed run whose wait for the rollups returned waitErr:
+// it samples the aggregators while they still own their partitions (their
+// own CPU time, not the broker's or ClickHouse's), stops them, and returns
+// the sample, the peak resident set and the first of the wait's, the
+// exit's and the sample's errors.
+func (a *benchAggregators) finish(ctx context.Context, waitErr error) (aggSample, int64, error) {
+	s, scrapeErr := a.sample(ctx)
+	rss, exitErr := a.stop()
+	return s, rss, firstErr(waitErr, exitErr, scrapeErr)
+}
+
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // stop sends SIGTERM, waits for every aggregator and returns the largest
 // one's peak resident set (its own VmHWM, not wait4's rusage: see
 // internal/procstat).

@@ -81,16 +81,9 @@ func (b *bench) runLive(ctx context.Context, stdout io.Writer) error {
 	benchCPU = procstat.CPUSeconds(os.Getpid()) - benchCPU
 	waitErr := b.waitCaughtUp(ctx, 30*time.Minute)
 	pipeSecs := time.Since(start).Seconds()
-	after, scrapeErr := aggs.sample(ctx)
-	rss, exitErr := aggs.stop()
-	if waitErr != nil {
-		return waitErr
-	}
-	if exitErr != nil {
-		return exitErr
-	}
-	if scrapeErr != nil {
-		return scrapeErr
+	after, rss, err := aggs.finish(ctx, waitErr)
+	if err != nil {
+		return err
 	}
 
 	// The raw kafka-go consumer over the same messages afterwards, for the
