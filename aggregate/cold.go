@@ -166,10 +166,9 @@ func (p *partition) taskHash(k taskKey) [2]uint64 {
 	return [2]uint64{h1.Sum64(), h2.Sum64()}
 }
 
+// wasEvicted tells whether the task k, which has no state in memory, had one
+// that was evicted (its stored row must be loaded before it is added to).
 func (p *partition) wasEvicted(k taskKey) bool {
-	if p.tasks[k] != nil {
-		return false
-	}
 	if k.window <= p.coldTasksUpTo {
 		return true
 	}

@@ -129,7 +129,7 @@ func (p *partition) largestSum() uint64 {
 }
 
 // fits reports whether every in-memory state the event goes to can take it.
-func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
+func (p *partition) fits(e *priced, ts *taskState, coldTask bool) bool {
 	for i := range p.usage {
 		r := &p.usage[i]
 		if k := r.key(e.time, e.ev); k.window >= r.floor {
@@ -138,7 +138,7 @@ func (p *partition) fits(e *priced, tk taskKey, coldTask bool) bool {
 			}
 		}
 	}
-	if s := p.tasks[tk]; !coldTask && s != nil && !s.sums.fits(e) {
+	if !coldTask && ts != nil && !ts.sums.fits(e) {
 		return false
 	}
 	return true
@@ -292,12 +292,13 @@ func (p *partition) process(m *kafka.Message) outcome {
 	// before the event is applied. The minute floor is the highest, so a
 	// late day or month is always a late minute too.
 	late := p.usage[resMinute].start(t) < p.usage[resMinute].floor
-	coldTask := tk.window < p.taskFloor || p.wasEvicted(tk)
+	ts := p.tasks[tk] // looked up once: the task map is the largest the event touches
+	coldTask := tk.window < p.taskFloor || ts == nil && p.wasEvicted(tk)
 	if late || coldTask {
 		cp := *ev // the decoder's event is reused; a deferred event keeps a copy
 		e.ev = &cp
 	}
-	if p.largestSum() > overflowGuard-uint64(max(e.cost, e.refCost, 6*schemas.MaxTokens)) && !p.fits(&e, tk, coldTask) {
+	if p.largestSum() > overflowGuard-uint64(max(e.cost, e.refCost, 6*schemas.MaxTokens)) && !p.fits(&e, ts, coldTask) {
 		return p.deadLetter(m, "adding this event would take a usage or task state's sums past their columns' maximum (Int64 nano-dollars)")
 	}
 	applied := false
@@ -316,7 +317,7 @@ func (p *partition) process(m *kafka.Message) outcome {
 	if coldTask {
 		p.coldTasks = append(p.coldTasks, e)
 	} else {
-		taskApplied := p.applyTask(tk, &e)
+		taskApplied := p.applyTaskTo(ts, tk, &e)
 		if taskApplied && p.cfg.Observer != nil {
 			p.observe(tk, &e)
 		}
@@ -333,7 +334,12 @@ func (p *partition) process(m *kafka.Message) outcome {
 
 // applyTask adds e to its task state unless the state already holds it.
 func (p *partition) applyTask(k taskKey, e *priced) bool {
-	s := p.tasks[k]
+	return p.applyTaskTo(p.tasks[k], k, e)
+}
+
+// applyTaskTo is applyTask with the task's state already looked up (nil:
+// none in memory).
+func (p *partition) applyTaskTo(s *taskState, k taskKey, e *priced) bool {
 	if s == nil {
 		k = k.clone(&p.intern)
 		s = &taskState{key: k, version: -1}
