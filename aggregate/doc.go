@@ -137,7 +137,8 @@
 //   - at most MaxDirty changed states per partition plus one flush in
 //     flight.
 //
-// Kafka fetch buffers are bounded by the reader queue. A soft memory limit
+// Each partition is read from its leader's fetch responses (fetch.go), with
+// at most ten batches of 512 messages between the fetch and the partition. A soft memory limit
 // (--memory-limit-mib) keeps the heap from doubling: the Go runtime is
 // held an eighth of it (at most 32 MiB) below, so that the resident set,
 // the binary's own pages included (about 22 MiB), stays under it.

@@ -29,21 +29,14 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 		log.Warn("partition released before it started", zap.Error(err))
 		return
 	}
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: a.cfg.Brokers, Topic: a.cfg.Topic, Partition: as.ID, Dialer: a.sec.Dialer(10 * time.Second),
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 1000,
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) { log.Warn(fmt.Sprintf(msg, args...)) }),
-	})
-	defer reader.Close()
-	if err := reader.SetOffset(start); err != nil {
-		log.Error("seek", zap.Error(err))
-		return
-	}
 	fetchCtx, stopFetch := context.WithCancel(gctx)
-	defer stopFetch()
 	msgs := make(chan []kafka.Message, 8)
 	spent := make(chan []kafka.Message, cap(msgs)+1) // batches handed back for reuse
-	go fetch(fetchCtx, reader, msgs, spent, log)
+	f := &fetcher{dialer: a.sec.Dialer(10 * time.Second), brokers: a.cfg.Brokers, topic: a.cfg.Topic, partition: as.ID,
+		maxBytes: 16 << 20, maxWait: 250 * time.Millisecond, log: log}
+	fetched := make(chan struct{})
+	go func() { defer close(fetched); f.run(fetchCtx, start, msgs, spent) }()
+	defer func() { stopFetch(); <-fetched }()
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -207,46 +200,6 @@ func shouldFlush(cfg *Config, now time.Time, c *flushClock, pending int) bool {
 // minFlushGap bounds how often a partition flushes when its flushes are
 // slow: each flush rewrites the states it touched.
 const minFlushGap = 500 * time.Millisecond
-
-// fetch hands messages over in batches, so the partition loop selects once
-// per batch rather than per message. A batch goes out when full or when it
-// ends at the partition's high watermark, where the next fetch may block.
-func fetch(ctx context.Context, r *kafka.Reader, out chan<- []kafka.Message, spent <-chan []kafka.Message, log *zap.Logger) {
-	next := func() []kafka.Message {
-		select {
-		case b := <-spent:
-			return b
-		default:
-			return make([]kafka.Message, 0, fetchBatch)
-		}
-	}
-	batch := next()
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			log.Warn("fetch failed; retrying", zap.Error(err))
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(500 * time.Millisecond):
-			}
-			continue
-		}
-		batch = append(batch, m)
-		if len(batch) < fetchBatch && m.Offset+1 < m.HighWaterMark {
-			continue
-		}
-		select {
-		case out <- batch:
-			batch = next()
-		case <-ctx.Done():
-			return
-		}
-	}
-}
 
 // recycle hands a processed batch back to fetch: a batch is 512 message
 // headers (pointers the collector scans), allocated once rather than per

@@ -1,0 +1,187 @@
+package aggregate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// fetcher reads one partition straight from its leader's fetch responses and
+// hands the messages over in batches. It is what kafka-go's Reader does for
+// a partition, without the Reader's goroutine and channel send per message:
+// the messages of a fetch response go out in one batch.
+type fetcher struct {
+	dialer    *kafka.Dialer
+	brokers   []string
+	topic     string
+	partition int
+	maxBytes  int           // the most bytes one fetch response carries
+	maxWait   time.Duration // the longest the broker holds a fetch for MinBytes
+	log       *zap.Logger
+}
+
+// fetchMessageTimeout bounds the wait for the rest of a fetch response once
+// it has begun to arrive.
+const fetchMessageTimeout = 10 * time.Second
+
+// run reads from offset on until ctx ends. A batch goes out when it holds
+// fetchBatch messages or ends a fetch response, so a partition at its high
+// watermark still sees every message at once. Errors are retried with
+// backoff on a new connection to the partition's current leader, as the
+// Reader does. An offset that retention has deleted is skipped to the first
+// offset still kept, as the Reader does, but loudly: the events in between
+// are lost (a restart range already deleted is reported by checkRetention).
+func (f *fetcher) run(ctx context.Context, offset int64, out chan<- []kafka.Message, spent <-chan []kafka.Message) {
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 && !sleepCtx(ctx, fetchBackoff(attempt)) {
+			return
+		}
+		conn, err := f.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			f.log.Warn("fetch: could not reach the partition's leader; retrying", zap.Int("attempt", attempt+1), zap.Error(err))
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) }) // wakes a blocked read
+		next, err := f.read(ctx, conn, offset, out, spent)
+		stop()
+		_ = conn.Close()
+		if next > offset {
+			attempt = 0 // progress was made: the next failure starts the backoff afresh
+		}
+		offset = next
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, kafka.OffsetOutOfRange):
+			first, last, err := f.offsets(ctx)
+			switch {
+			case err != nil:
+				f.log.Warn("fetch: offset out of range, and the partition's offsets could not be read; retrying", zap.Int64("offset", offset), zap.Error(err))
+			case offset < first:
+				f.log.Error("fetch: retention deleted messages before they were read; skipping them: their events are lost",
+					zap.Int64("from", offset), zap.Int64("to", first), zap.Int64("messages", first-offset))
+				offset, attempt = first, 0
+			case offset > last:
+				f.log.Warn("fetch: the offset to read from is past the partition's end; waiting for it", zap.Int64("offset", offset), zap.Int64("end", last))
+			default:
+				attempt = 0 // the partition grew meanwhile
+			}
+		case err != nil:
+			f.log.Warn("fetch failed; reconnecting to the partition's leader", zap.Int64("offset", offset), zap.Error(err))
+		}
+	}
+}
+
+// dial connects to the partition's leader through the first broker that
+// answers.
+func (f *fetcher) dial(ctx context.Context) (*kafka.Conn, error) {
+	var errs []error
+	for _, b := range f.brokers {
+		conn, err := f.dialer.DialLeader(ctx, "tcp", b, f.topic, f.partition)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", b, err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// read fetches from offset on over conn until an error, and returns the
+// offset to go on from.
+func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out chan<- []kafka.Message, spent <-chan []kafka.Message) (int64, error) {
+	if _, err := conn.Seek(offset, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
+		return offset, err
+	}
+	batch := nextBatch(spent)
+	send := func() bool {
+		select {
+		case out <- batch:
+			batch = nextBatch(spent)
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for {
+		// A context that ended while no read was blocked is seen here: the
+		// deadline it set was overwritten by the next read's.
+		if err := ctx.Err(); err != nil {
+			return offset, err
+		}
+		// The broker holds the fetch up to maxWait for a first message; the
+		// deadline leaves the response as long again as a message may take.
+		_ = conn.SetReadDeadline(time.Now().Add(f.maxWait + fetchMessageTimeout))
+		b := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: f.maxBytes, MaxWait: f.maxWait})
+		var err error
+		for {
+			_ = conn.SetReadDeadline(time.Now().Add(fetchMessageTimeout))
+			var m kafka.Message
+			if m, err = b.ReadMessage(); err != nil {
+				break
+			}
+			offset = m.Offset + 1 // m carries its fetch's high watermark
+			batch = append(batch, m)
+			if len(batch) == fetchBatch && !send() {
+				_ = b.Close()
+				return offset, ctx.Err()
+			}
+		}
+		if cerr := b.Close(); err == nil || errors.Is(err, io.EOF) {
+			err = cerr
+		}
+		if len(batch) > 0 && !send() {
+			return offset, ctx.Err()
+		}
+		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, kafka.RequestTimedOut) {
+			return offset, err // a new connection goes on from offset
+		} // else the response ended, or the broker had nothing new within maxWait
+	}
+}
+
+// offsets reads the partition's first offset and its end.
+func (f *fetcher) offsets(ctx context.Context) (first, last int64, err error) {
+	conn, err := f.dial(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	return conn.ReadOffsets()
+}
+
+func nextBatch(spent <-chan []kafka.Message) []kafka.Message {
+	select {
+	case b := <-spent:
+		return b
+	default:
+		return make([]kafka.Message, 0, fetchBatch)
+	}
+}
+
+// fetchBackoff is the wait before the attempt-th retry: 100 ms doubling up
+// to 2 s.
+func fetchBackoff(attempt int) time.Duration {
+	return min(100*time.Millisecond<<min(attempt-1, 5), 2*time.Second)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
