@@ -111,7 +111,9 @@ func Migrate(ctx context.Context, conn driver.Conn, database string, migs []Migr
 // server are skipped and logged each run, so they apply once the server is
 // upgraded. Statements are idempotent (IF NOT EXISTS, MODIFY; ADD COLUMN IF
 // NOT EXISTS, one column per statement, also on servers that lack it), so a
-// crash between applying and recording is repaired by the next run.
+// crash between applying and recording is repaired by the next run. A
+// table that does not exist yet is created with the columns later pending
+// migrations add to it (foldAddedColumns).
 //
 // With a cluster name, every statement is rewritten by ClusterStatements
 // and runs ON CLUSTER (replicated storage, Distributed tables, views on
@@ -131,18 +133,26 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 	if cluster != "" && !identRE.MatchString(cluster) {
 		return res, fmt.Errorf("cluster %q is not a plain identifier", cluster)
 	}
-	ddl := migs
-	if cluster != "" {
-		if ddl, err = ClusterMigrations(migs, cluster); err != nil {
-			return res, err
-		}
-	}
 	if err := ensureMigrationsTable(ctx, conn, database, cluster); err != nil {
 		return res, err
 	}
 	applied, err := appliedMigrations(ctx, conn, database)
 	if err != nil {
 		return res, err
+	}
+	tables, err := tableNames(ctx, conn, database)
+	if err != nil {
+		return res, err
+	}
+	pending := func(i int) bool {
+		_, done := applied[migs[i].Version]
+		return !done && (migs[i].MinServer == nil || !versionLess(version, migs[i].MinServer))
+	}
+	ddl := foldAddedColumns(migs, pending, func(t string) bool { return tables[t] || tables[t+LocalSuffix] })
+	if cluster != "" {
+		if ddl, err = ClusterMigrations(ddl, cluster); err != nil {
+			return res, err
+		}
 	}
 	for mi, m := range migs {
 		id := fmt.Sprintf("%04d_%s", m.Version, m.Name)
@@ -175,6 +185,91 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 		res.Applied = append(res.Applied, id)
 	}
 	return res, nil
+}
+
+var (
+	// foldCreateRE splits a CREATE TABLE IF NOT EXISTS at the end of its
+	// column list.
+	foldCreateRE = regexp.MustCompile(`(?is)^(CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\$\{db\}\.(\w+)\s*\(.*?)(\s*\)\s*ENGINE\s*=.*)$`)
+	// foldAddRE matches an ALTER adding one column if missing, at the end.
+	foldAddRE = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+\$\{db\}\.(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+\s.*)$`)
+	// foldPlaceRE finds a column placed other than at the end.
+	foldPlaceRE = regexp.MustCompile(`(?i)\s(AFTER\s+\w+|FIRST)\s*$`)
+	// foldTouchRE finds a statement that drops or creates table $2 anew.
+	foldTouchRE = regexp.MustCompile(`(?is)^(DROP|CREATE)\s+TABLE\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?\$\{db\}\.(\w+)\b`)
+)
+
+// foldAddedColumns returns migs with each table that a pending migration
+// creates, and that does not exist yet, created with the columns that later
+// pending migrations add to it (ALTER TABLE t ADD COLUMN IF NOT EXISTS c ...
+// at the end, in their order), so a new database starts at its final shape
+// and those ALTERs find their columns and do nothing. The result is the one
+// the ALTERs would give: ADD COLUMN appends. ClickHouse 18.16 sometimes
+// never applies an ALTER of a replicated table on one of its replicas
+// (ClickHouse issue 7529), which holds every later ON CLUSTER statement
+// back; a new deployment runs no such ALTER. Checksums stay those of the
+// files. An existing table keeps its ALTERs, and so does a column placed
+// with AFTER or FIRST.
+func foldAddedColumns(migs []Migration, pending func(int) bool, exists func(table string) bool) []Migration {
+	out := make([]Migration, len(migs))
+	copy(out, migs)
+	for i := range out {
+		if !pending(i) {
+			continue
+		}
+		var stmts []string
+		for si, stmt := range out[i].Statements {
+			m := foldCreateRE.FindStringSubmatch(stmt)
+			if m == nil || exists(m[2]) {
+				continue
+			}
+			var cols []string
+			later := func(j, from int) bool { // false: the table is dropped or created anew
+				for _, s := range migs[j].Statements[from:] {
+					if t := foldTouchRE.FindStringSubmatch(s); t != nil && t[2] == m[2] {
+						return false
+					}
+					if a := foldAddRE.FindStringSubmatch(s); a != nil && a[1] == m[2] && pending(j) && !foldPlaceRE.MatchString(a[2]) {
+						cols = append(cols, strings.TrimSpace(a[2]))
+					}
+				}
+				return true
+			}
+			if later(i, si+1) {
+				for j := i + 1; j < len(migs) && later(j, 0); j++ {
+				}
+			}
+			if len(cols) == 0 {
+				continue
+			}
+			if stmts == nil {
+				stmts = append([]string(nil), out[i].Statements...)
+			}
+			stmts[si] = m[1] + ",\n    " + strings.Join(cols, ",\n    ") + m[3]
+		}
+		if stmts != nil {
+			out[i].Statements = stmts
+		}
+	}
+	return out
+}
+
+// tableNames lists the tables and views of database.
+func tableNames(ctx context.Context, conn driver.Conn, database string) (map[string]bool, error) {
+	rows, err := conn.Query(ctx, "SELECT name FROM system.tables WHERE database = ?", database)
+	if err != nil {
+		return nil, fmt.Errorf("list tables of %s: %w", database, err)
+	}
+	defer rows.Close()
+	names := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("list tables of %s: %w", database, err)
+		}
+		names[n] = true
+	}
+	return names, rows.Err()
 }
 
 // addColumnIfMissing gives ALTER TABLE t ADD COLUMN IF NOT EXISTS c (one

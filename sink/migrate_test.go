@@ -3,11 +3,14 @@ package sink
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
 
 	"github.com/jevonsdev/jevons/internal/itest"
@@ -124,5 +127,125 @@ func TestMigrateOnRealClickHouse(t *testing.T) {
 			t.Fatalf("documented query %d: %v", i+1, err)
 		}
 		rows.Close()
+	}
+}
+
+func TestFoldAddedColumnsCreatesNewTablesAtTheirFinalShape(t *testing.T) {
+	migs := []Migration{
+		{Version: 1, Statements: []string{
+			"CREATE TABLE IF NOT EXISTS ${db}.cp (\n    g String,\n    at DateTime('UTC')\n) ENGINE = ReplacingMergeTree(v)\nORDER BY g",
+			"CREATE TABLE IF NOT EXISTS ${db}.old (a UInt8) ENGINE = MergeTree ORDER BY a",
+			"CREATE TABLE IF NOT EXISTS ${db}.gone (a UInt8) ENGINE = MergeTree ORDER BY a",
+		}},
+		{Version: 2, Statements: []string{
+			"ALTER TABLE ${db}.cp ADD COLUMN IF NOT EXISTS catalog String DEFAULT ''",
+			"ALTER TABLE ${db}.old ADD COLUMN IF NOT EXISTS b UInt8",
+			"DROP TABLE IF EXISTS ${db}.gone",
+			"ALTER TABLE ${db}.gone ADD COLUMN IF NOT EXISTS b UInt8",
+		}},
+		{Version: 3, Statements: []string{"ALTER TABLE ${db}.cp ADD COLUMN IF NOT EXISTS first_col UInt8 FIRST"}},
+		{Version: 4, Statements: []string{"ALTER TABLE ${db}.cp ADD COLUMN IF NOT EXISTS n Int64 DEFAULT 0"}},
+		{Version: 5, Statements: []string{"ALTER TABLE ${db}.cp ADD COLUMN IF NOT EXISTS gated UInt8"}},
+	}
+	pending := func(i int) bool { return migs[i].Version != 5 } // 5 needs a newer server
+	exists := func(table string) bool { return table == "old" }
+	out := foldAddedColumns(migs, pending, exists)
+	want := "CREATE TABLE IF NOT EXISTS ${db}.cp (\n    g String,\n    at DateTime('UTC'),\n    catalog String DEFAULT '',\n    n Int64 DEFAULT 0\n) ENGINE = ReplacingMergeTree(v)\nORDER BY g"
+	if out[0].Statements[0] != want {
+		t.Fatalf("new table:\n%s\nwant:\n%s", out[0].Statements[0], want)
+	}
+	if out[0].Statements[1] != migs[0].Statements[1] {
+		t.Fatalf("an existing table was changed: %s", out[0].Statements[1])
+	}
+	if out[0].Statements[2] != migs[0].Statements[2] {
+		t.Fatalf("a column added after the table is dropped and made anew was folded: %s", out[0].Statements[2])
+	}
+	if migs[0].Statements[0] == want {
+		t.Fatal("the caller's migrations were changed")
+	}
+	// An applied migration is left as it is.
+	out = foldAddedColumns(migs, func(i int) bool { return i > 0 && i != 4 }, func(string) bool { return false })
+	if out[0].Statements[0] != migs[0].Statements[0] {
+		t.Fatalf("an applied migration was changed: %s", out[0].Statements[0])
+	}
+}
+
+// execRecorder records the statements a migration runs.
+type execRecorder struct {
+	driver.Conn
+	execs []string
+}
+
+func (r *execRecorder) Exec(ctx context.Context, query string, args ...any) error {
+	r.execs = append(r.execs, query)
+	return r.Conn.Exec(ctx, query, args...)
+}
+
+// A new database runs no ALTER (ClickHouse 18.16 sometimes never applies
+// one on a replica), and ends with exactly the columns, types, defaults and
+// order of a database upgraded one migration at a time.
+func TestNewDatabaseRunsNoAlterAndMatchesAnUpgradedOne(t *testing.T) {
+	addr := itest.ClickHouse(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := DefaultConfig()
+	cfg.Addr = addr
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	migs, err := LoadMigrations(schemas.ClickHouse, "clickhouse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stamp := time.Now().UnixNano()
+	fresh, upgraded := fmt.Sprintf("jevons_fold_new_%d", stamp), fmt.Sprintf("jevons_fold_up_%d", stamp)
+	for _, db := range []string{fresh, upgraded} {
+		defer conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+db)
+	}
+	rec := &execRecorder{Conn: conn}
+	if _, err := Migrate(ctx, rec, fresh, migs, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range rec.execs {
+		if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(q)), "ALTER") {
+			t.Errorf("a new database ran %s", q)
+		}
+	}
+	for i := range migs {
+		if _, err := Migrate(ctx, conn, upgraded, migs[:i+1], zap.NewNop()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	columns := func(db string) string { // every table's DESCRIBE, in column order
+		tables, err := tableNames(ctx, conn, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, table := range slices.Sorted(maps.Keys(tables)) {
+			rows, err := conn.Query(ctx, "DESCRIBE TABLE "+db+"."+table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals := make([]string, len(rows.Columns()))
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			for rows.Next() {
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&b, "%s: %s\n", table, strings.Join(vals, " "))
+			}
+			rows.Close()
+		}
+		return b.String()
+	}
+	a, b := columns(fresh), columns(upgraded)
+	if a != b || !strings.Contains(a, "consumer_checkpoints: catalog_from Int64") {
+		t.Fatalf("new database's columns:\n%s\nupgraded database's:\n%s", a, b)
 	}
 }
