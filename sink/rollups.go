@@ -65,6 +65,11 @@ type Store struct {
 	requests chan *writeRequest
 	done     chan struct{}
 
+	// The writer's column buffers, reused from insert to insert: by usage
+	// table, and the task rows.
+	usageCols map[string]*schemas.UsageCols
+	taskCols  schemas.TaskCols
+
 	// OnInsert, if set, observes each successful insert (table, rows, duration);
 	// OnError each failed attempt. Both run on the writer goroutine.
 	OnInsert func(table string, rows int, d time.Duration)
@@ -79,7 +84,8 @@ type writeRequest struct {
 
 // NewStore starts the group-commit writer; Close stops it.
 func NewStore(conn driver.Conn, database string, log *zap.Logger) *Store {
-	s := &Store{conn: conn, db: database, log: log, requests: make(chan *writeRequest, 1024), done: make(chan struct{})}
+	s := &Store{conn: conn, db: database, log: log, requests: make(chan *writeRequest, 1024), done: make(chan struct{}),
+		usageCols: map[string]*schemas.UsageCols{}}
 	go s.writer()
 	return s
 }
@@ -171,12 +177,15 @@ func (s *Store) writeWithRetry(reqs []*writeRequest, b []*Batch) error {
 }
 
 // insertAll writes every table's rows of the merged batches, one insert per
-// table, column by column; checkpoints last.
+// table, column by column; checkpoints last. It runs on the writer
+// goroutine only: the column buffers are the writer's, reused.
 func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 	now := time.Now().UTC()
 	var usage []*schemas.UsageCols // by table, in order of first appearance
 	var tables []string
-	var tasks schemas.TaskCols
+	tasks := &s.taskCols
+	tasks.Reset()
+	defer tasks.Reset()
 	var ckpts [][]any
 	nt := 0
 	for _, b := range bs {
@@ -187,8 +196,15 @@ func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 		for _, u := range b.Usage {
 			i := slices.Index(tables, u.Table)
 			if i < 0 {
+				cols := s.usageCols[u.Table]
+				if cols == nil {
+					cols = &schemas.UsageCols{}
+					s.usageCols[u.Table] = cols
+				}
+				cols.Reset()
+				defer cols.Reset()
 				i = len(tables)
-				tables, usage = append(tables, u.Table), append(usage, &schemas.UsageCols{})
+				tables, usage = append(tables, u.Table), append(usage, cols)
 			}
 			usage[i].Grow(len(u.Rows))
 			for j := range u.Rows {
