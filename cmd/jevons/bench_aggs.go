@@ -24,6 +24,7 @@ type benchAggregators struct {
 // aggSample is what the aggregators have spent and done so far, summed.
 type aggSample struct {
 	cpuSecs, rowsWritten, dedupBytes, dedupEntries float64
+	allocBytes, gcCycles                           float64 // the Go runtime's, from its metrics
 }
 
 // startAggregators starts b.aggrs aggregators on the bench topic and
@@ -72,13 +73,16 @@ func (a *benchAggregators) sample(ctx context.Context) (aggSample, error) {
 	for i, cmd := range a.cmds {
 		s.cpuSecs += procstat.CPUSeconds(cmd.Process.Pid)
 		f, err := scrapeSums(ctx, "http://"+a.addrs[i]+"/metrics",
-			"jevons_aggregate_dedup_bytes", "jevons_aggregate_dedup_entries", "jevons_aggregate_rows_written_total")
+			"jevons_aggregate_dedup_bytes", "jevons_aggregate_dedup_entries", "jevons_aggregate_rows_written_total",
+			"go_memstats_alloc_bytes_total", "go_gc_duration_seconds_count")
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
 		s.dedupBytes += f["jevons_aggregate_dedup_bytes"]
 		s.dedupEntries += f["jevons_aggregate_dedup_entries"]
 		s.rowsWritten += f["jevons_aggregate_rows_written_total"]
+		s.allocBytes += f["go_memstats_alloc_bytes_total"]
+		s.gcCycles += f["go_gc_duration_seconds_count"]
 	}
 	return s, firstErr
 }

@@ -101,6 +101,8 @@ func (b *bench) runLive(ctx context.Context, stdout io.Writer) error {
 		"raw_fetch_eps": rawEPS, "ratio": n / pipeSecs / rawEPS,
 		"cpu_s_per_million":          (after.cpuSecs - before.cpuSecs) / n * 1e6,
 		"rows_per_event":             (after.rowsWritten - before.rowsWritten) / n,
+		"alloc_bytes_per_event":      (after.allocBytes - before.allocBytes) / n,
+		"gc_cycles_per_million":      (after.gcCycles - before.gcCycles) / n * 1e6,
 		"producer_cpu_s_per_million": benchCPU / n * 1e6,
 	}
 	return b.finish(ctx, stdout, truth, rss, after, out)

@@ -38,7 +38,8 @@ func TestLiveBenchPrintsItsFiguresAndIsExact(t *testing.T) {
 				t.Fatalf("want exact, live, dims %s, 20000 events:\n%s", dims, stdout.String())
 			}
 			for _, k := range []string{"pipeline_eps", "produce_eps", "raw_fetch_eps", "ratio", "cpu_s_per_million",
-				"producer_cpu_s_per_million", "rows_per_event", "peak_rss_bytes", "dedup_bytes_per_event", "usage_keys_per_window", "rollup_rows"} {
+				"producer_cpu_s_per_million", "rows_per_event", "peak_rss_bytes", "dedup_bytes_per_event", "usage_keys_per_window", "rollup_rows",
+				"alloc_bytes_per_event", "gc_cycles_per_million"} {
 				if v, ok := out[k].(float64); !ok || v <= 0 {
 					t.Errorf("%s: want a positive number, got %v", k, out[k])
 				}
