@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
-	"slices"
 	"strconv"
 	"time"
 
@@ -92,7 +91,6 @@ type partition struct {
 
 	obs      TaskObservation // reused for cfg.Observer
 	obsOwner uint64
-	spare    flushSpare // slices of the last durable snapshot, for the next
 }
 
 // keepLate is how many clean late states of a resolution stay in memory
@@ -413,19 +411,17 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	if p.cold() > 0 {
 		return nil, errors.New("snapshot with unresolved late events")
 	}
-	sp := &p.spare
-	b := &flushBatch{dlq: p.dlq, dlqRecheck: p.dlqRecheck, tasks: slices.Grow(sp.tasks, len(p.dirtyTasks))[:len(p.dirtyTasks)], taskSt: p.dirtyTasks}
+	b := &flushBatch{dlq: p.dlq, dlqRecheck: p.dlqRecheck, tasks: make([]schemas.TaskRow, len(p.dirtyTasks)), taskSt: p.dirtyTasks}
 	for i := range p.usage {
 		r := &p.usage[i]
 		b.usage[i].Table = r.table
-		b.usage[i].Rows, b.usageSt[i] = r.snapshot(p.id, sp.rows[i], sp.st[i])
+		b.usage[i].Rows, b.usageSt[i] = r.snapshot(p.id)
 	}
 	for i, s := range p.dirtyTasks {
 		b.tasks[i] = s.row(p.id)
 		s.dirty, s.flushing = false, true
 	}
-	p.dirtyTasks = sp.taskSt
-	p.spare = flushSpare{}
+	p.dirtyTasks = make([]*taskState, 0, cap(p.dirtyTasks))
 	p.dlq = nil
 	replayFrom, replayClock, ok := p.dedup.evict(p.maxTime, p.horizon, p.next)
 	if !ok {
@@ -438,29 +434,6 @@ func (p *partition) snapshot() (*flushBatch, error) {
 		Catalog: p.catalog, CatalogFrom: p.catalogFrom,
 	}
 	return b, nil
-}
-
-// flushSpare holds the slices of the last durable snapshot, emptied, for
-// the next one: a flush's rows and state lists are bounded by MaxDirty, and
-// reusing them spares the collector their allocation at every flush.
-type flushSpare struct {
-	rows   [numRes][]schemas.UsageRow
-	st     [numRes][]*usageState
-	tasks  []schemas.TaskRow
-	taskSt []*taskState
-}
-
-// recycle keeps the slices of a durable snapshot, which nothing refers to
-// any more, for the next snapshot.
-func (p *partition) recycle(b *flushBatch) {
-	for i := range b.usage {
-		clear(b.usage[i].Rows)
-		clear(b.usageSt[i])
-		p.spare.rows[i], p.spare.st[i] = b.usage[i].Rows[:0], b.usageSt[i][:0]
-	}
-	clear(b.tasks)
-	clear(b.taskSt)
-	p.spare.tasks, p.spare.taskSt = b.tasks[:0], b.taskSt[:0]
 }
 
 // unflushed returns a snapshot that could not be made durable: its states

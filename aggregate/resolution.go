@@ -1,7 +1,6 @@
 package aggregate
 
 import (
-	"slices"
 	"time"
 
 	"github.com/jevonsdev/jevons/schemas"
@@ -150,16 +149,14 @@ func (r *usageRes) load(rows []schemas.UsageRow) {
 }
 
 // snapshot turns the dirty states into rows and hands them to a flush.
-// rows and next are empty slices to reuse (or nil): rows for the rows,
-// next for the dirty states that come after.
-func (r *usageRes) snapshot(p uint32, rows []schemas.UsageRow, next []*usageState) ([]schemas.UsageRow, []*usageState) {
-	rows = slices.Grow(rows[:0], len(r.dirty))[:len(r.dirty)]
+func (r *usageRes) snapshot(p uint32) ([]schemas.UsageRow, []*usageState) {
+	rows := make([]schemas.UsageRow, len(r.dirty))
 	for i, s := range r.dirty {
 		rows[i] = s.row(p)
 		s.dirty, s.flushing = false, true
 	}
 	st := r.dirty
-	r.dirty = next[:0]
+	r.dirty = make([]*usageState, 0, cap(r.dirty))
 	return rows, st
 }
 

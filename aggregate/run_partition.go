@@ -87,7 +87,6 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 		if err := gen.CommitOffsets(map[string]map[int]int64{a.cfg.Topic: {int(p.id): f.b.checkpoint.ReplayFrom}}); err != nil {
 			log.Debug("commit offset", zap.Error(err))
 		}
-		p.recycle(f.b)
 	}
 	// wait waits for the flight in flight, if any; false if ctx ended first.
 	wait := func(ctx context.Context) bool {

@@ -29,21 +29,6 @@ func (c *UsageCols) Grow(n int) {
 	c.cost, c.refCost = slices.Grow(c.cost, n), slices.Grow(c.refCost, n)
 }
 
-// Reset empties c for the next rows, keeping its capacity; the strings it
-// held are dropped, not kept alive.
-func (c *UsageCols) Reset() {
-	c.part = c.part[:0]
-	c.window, c.written = c.window[:0], c.written[:0]
-	for _, s := range []*[]string{&c.tenant, &c.app, &c.taskType, &c.provider, &c.model, &c.operation, &c.status} {
-		clear(*s)
-		*s = (*s)[:0]
-	}
-	for _, s := range []*[]uint64{&c.requests, &c.input, &c.output, &c.cacheRead, &c.cacheWrite, &c.cacheWrite1h, &c.rsn, &c.unpriced, &c.latSum, &c.latMax, &c.version} {
-		*s = (*s)[:0]
-	}
-	c.cost, c.refCost = c.cost[:0], c.refCost[:0]
-}
-
 // Add appends one row.
 func (c *UsageCols) Add(r *UsageRow, writtenAt time.Time) {
 	c.part = append(c.part, r.SrcPartition)
@@ -107,25 +92,6 @@ func (c *TaskCols) Grow(n int) {
 	}
 	c.cost, c.refCost = slices.Grow(c.cost, n), slices.Grow(c.refCost, n)
 	c.models, c.done = slices.Grow(c.models, n), slices.Grow(c.done, n)
-}
-
-// Reset empties c for the next rows, keeping its capacity; the strings it
-// held are dropped, not kept alive.
-func (c *TaskCols) Reset() {
-	c.part = c.part[:0]
-	for _, s := range []*[]string{&c.tenant, &c.taskID, &c.taskType, &c.app} {
-		clear(*s)
-		*s = (*s)[:0]
-	}
-	for _, s := range []*[]time.Time{&c.window, &c.minTime, &c.maxTime, &c.written} {
-		*s = (*s)[:0]
-	}
-	for _, s := range []*[]uint64{&c.requests, &c.input, &c.output, &c.cacheRead, &c.cacheWrite, &c.cacheWrite1h, &c.rsn, &c.unpriced, &c.version} {
-		*s = (*s)[:0]
-	}
-	c.cost, c.refCost = c.cost[:0], c.refCost[:0]
-	clear(c.models)
-	c.models, c.done = c.models[:0], c.done[:0]
 }
 
 // Add appends one row.

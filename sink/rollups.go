@@ -65,11 +65,6 @@ type Store struct {
 	requests chan *writeRequest
 	done     chan struct{}
 
-	// The writer's column buffers, reused from insert to insert: by usage
-	// table, and the task rows.
-	usageCols map[string]*schemas.UsageCols
-	taskCols  schemas.TaskCols
-
 	// OnInsert, if set, observes each successful insert (table, rows, duration);
 	// OnError each failed attempt. Both run on the writer goroutine.
 	OnInsert func(table string, rows int, d time.Duration)
@@ -84,8 +79,7 @@ type writeRequest struct {
 
 // NewStore starts the group-commit writer; Close stops it.
 func NewStore(conn driver.Conn, database string, log *zap.Logger) *Store {
-	s := &Store{conn: conn, db: database, log: log, requests: make(chan *writeRequest, 1024), done: make(chan struct{}),
-		usageCols: map[string]*schemas.UsageCols{}}
+	s := &Store{conn: conn, db: database, log: log, requests: make(chan *writeRequest, 1024), done: make(chan struct{})}
 	go s.writer()
 	return s
 }
@@ -177,15 +171,12 @@ func (s *Store) writeWithRetry(reqs []*writeRequest, b []*Batch) error {
 }
 
 // insertAll writes every table's rows of the merged batches, one insert per
-// table, column by column; checkpoints last. It runs on the writer
-// goroutine only: the column buffers are the writer's, reused.
+// table, column by column; checkpoints last.
 func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 	now := time.Now().UTC()
 	var usage []*schemas.UsageCols // by table, in order of first appearance
 	var tables []string
-	tasks := &s.taskCols
-	tasks.Reset()
-	defer tasks.Reset()
+	var tasks schemas.TaskCols
 	var ckpts [][]any
 	nt := 0
 	for _, b := range bs {
@@ -196,15 +187,8 @@ func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 		for _, u := range b.Usage {
 			i := slices.Index(tables, u.Table)
 			if i < 0 {
-				cols := s.usageCols[u.Table]
-				if cols == nil {
-					cols = &schemas.UsageCols{}
-					s.usageCols[u.Table] = cols
-				}
-				cols.Reset()
-				defer cols.Reset()
 				i = len(tables)
-				tables, usage = append(tables, u.Table), append(usage, cols)
+				tables, usage = append(tables, u.Table), append(usage, &schemas.UsageCols{})
 			}
 			usage[i].Grow(len(u.Rows))
 			for j := range u.Rows {
