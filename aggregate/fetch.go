@@ -26,8 +26,12 @@ type fetcher struct {
 }
 
 // fetchMessageTimeout bounds the wait for the rest of a fetch response once
-// it has begun to arrive.
-const fetchMessageTimeout = 10 * time.Second
+// it has begun to arrive, and dialTimeout one broker's try to find and reach
+// the partition's leader.
+const (
+	fetchMessageTimeout = 10 * time.Second
+	dialTimeout         = 15 * time.Second
+)
 
 // run reads from offset on until ctx ends. A batch goes out when it holds
 // fetchBatch messages or ends a fetch response, so a partition at its high
@@ -85,7 +89,12 @@ func (f *fetcher) run(ctx context.Context, offset int64, out chan<- []kafka.Mess
 func (f *fetcher) dial(ctx context.Context) (*kafka.Conn, error) {
 	var errs []error
 	for _, b := range f.brokers {
-		conn, err := f.dialer.DialLeader(ctx, "tcp", b, f.topic, f.partition)
+		// Each broker gets a bounded try: the leader lookup has no read
+		// deadline of its own, and a broker that accepts but never answers
+		// must not keep the next one from being tried.
+		actx, cancel := context.WithTimeout(ctx, dialTimeout)
+		conn, err := f.dialer.DialLeader(actx, "tcp", b, f.topic, f.partition)
+		cancel()
 		if err == nil {
 			return conn, nil
 		}
@@ -100,6 +109,19 @@ func (f *fetcher) dial(ctx context.Context) (*kafka.Conn, error) {
 // read fetches from offset on over conn until an error, and returns the
 // offset to go on from.
 func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out chan<- []kafka.Message, spent <-chan []kafka.Message) (int64, error) {
+	if offset == kafka.FirstOffset || offset == kafka.LastOffset { // a partition consumed for the first time
+		_ = conn.SetDeadline(time.Now().Add(fetchMessageTimeout))
+		first, last, err := conn.ReadOffsets()
+		_ = conn.SetDeadline(time.Time{})
+		if err != nil {
+			return offset, fmt.Errorf("read the partition's offsets: %w", err)
+		}
+		if offset == kafka.LastOffset {
+			offset = last
+		} else {
+			offset = first
+		}
+	}
 	if _, err := conn.Seek(offset, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
 		return offset, err
 	}

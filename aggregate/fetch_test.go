@@ -145,4 +145,23 @@ func TestFetcherFollowsLeaderMovesAndSkipsDeletedRecords(t *testing.T) {
 	if len(skips) != 1 || skips[0].ContextMap()["messages"] != end-from {
 		t.Fatalf("want one error naming %d lost messages, got %v", end-from, skips)
 	}
+
+	// A partition consumed for the first time starts at its first kept
+	// offset, and nothing is reported lost.
+	stop()
+	for len(out) > 0 {
+		<-out
+	}
+	start(kafka.FirstOffset)
+	select {
+	case b := <-out:
+		if b[0].Offset != end {
+			t.Fatalf("from the first offset, reading began at %d, want %d", b[0].Offset, end)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("nothing read from the first offset")
+	}
+	if n := len(logs.FilterMessageSnippet("retention deleted messages").All()); n != 1 {
+		t.Fatalf("a first start reported lost messages (%d reports)", n)
+	}
 }

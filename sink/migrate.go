@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,26 +191,32 @@ func MigrateCluster(ctx context.Context, conn driver.Conn, database, cluster str
 var (
 	// foldCreateRE splits a CREATE TABLE IF NOT EXISTS at the end of its
 	// column list.
-	foldCreateRE = regexp.MustCompile(`(?is)^(CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\$\{db\}\.(\w+)\s*\(.*?)(\s*\)\s*ENGINE\s*=.*)$`)
-	// foldAddRE matches an ALTER adding one column if missing, at the end.
-	foldAddRE = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+\$\{db\}\.(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+\s.*)$`)
-	// foldPlaceRE finds a column placed other than at the end.
-	foldPlaceRE = regexp.MustCompile(`(?i)\s(AFTER\s+\w+|FIRST)\s*$`)
-	// foldTouchRE finds a statement that drops or creates table $2 anew.
+	foldCreateRE = regexp.MustCompile(`(?is)^(CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+\$\{db\}\.(\w+)\s*\((.*?))(\s*\)\s*ENGINE\s*=.*)$`)
+	// foldAddRE matches an ALTER adding one plain column if missing, at the
+	// end: a name, a type, and at most a literal default.
+	foldAddRE = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+\$\{db\}\.(\w+)\s+ADD\s+COLUMN\s+IF\s+NOT\s+EXISTS\s+(\w+)\s+(\w+(?:\([\w\s',]*\))?(?:\s+DEFAULT\s+(?:-?[0-9.]+|'[^'\\]*'))?)\s*$`)
+	// foldAlterRE finds any other ALTER of table $1, and foldTouchRE a
+	// statement that drops or creates table $2 anew.
+	foldAlterRE = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+\$\{db\}\.(\w+)\b`)
 	foldTouchRE = regexp.MustCompile(`(?is)^(DROP|CREATE)\s+TABLE\s+(?:IF\s+(?:NOT\s+)?EXISTS\s+)?\$\{db\}\.(\w+)\b`)
 )
 
 // foldAddedColumns returns migs with each table that a pending migration
 // creates, and that does not exist yet, created with the columns that later
-// pending migrations add to it (ALTER TABLE t ADD COLUMN IF NOT EXISTS c ...
-// at the end, in their order), so a new database starts at its final shape
-// and those ALTERs find their columns and do nothing. The result is the one
-// the ALTERs would give: ADD COLUMN appends. ClickHouse 18.16 sometimes
-// never applies an ALTER of a replicated table on one of its replicas
-// (ClickHouse issue 7529), which holds every later ON CLUSTER statement
-// back; a new deployment runs no such ALTER. Checksums stay those of the
-// files. An existing table keeps its ALTERs, and so does a column placed
-// with AFTER or FIRST.
+// pending migrations add to it, in their order, so a new database starts at
+// its final shape and those ALTERs find their columns and do nothing.
+// ClickHouse 18.16 sometimes never applies an ALTER of a replicated table
+// on one of its replicas (ClickHouse issue 7529), which holds every later
+// ON CLUSTER statement back; a new deployment runs no such ALTER.
+//
+// Only what gives the same table as the ALTERs is folded: plain columns
+// (ALTER TABLE t ADD COLUMN IF NOT EXISTS c Type [DEFAULT literal], the
+// statement's only clause, appended at the end), up to the first other
+// change of the table (another ALTER, a DROP or a new CREATE), never a
+// column the table already has, nor a sharding-key column (ShardKeyColumns:
+// it would shard a new cluster unlike an upgraded one), nor into a
+// statement with a comment. Checksums stay those of the files; an existing
+// table keeps its ALTERs.
 func foldAddedColumns(migs []Migration, pending func(int) bool, exists func(table string) bool) []Migration {
 	out := make([]Migration, len(migs))
 	copy(out, migs)
@@ -220,18 +227,35 @@ func foldAddedColumns(migs []Migration, pending func(int) bool, exists func(tabl
 		var stmts []string
 		for si, stmt := range out[i].Statements {
 			m := foldCreateRE.FindStringSubmatch(stmt)
-			if m == nil || exists(m[2]) {
+			if m == nil || exists(m[2]) || strings.Contains(stmt, "--") {
 				continue
 			}
+			table := m[2]
+			have := map[string]bool{}
+			for _, c := range splitTopLevel(m[3]) {
+				if f := strings.Fields(c); len(f) > 0 {
+					have[strings.Trim(f[0], "`\"")] = true
+				}
+			}
 			var cols []string
-			later := func(j, from int) bool { // false: the table is dropped or created anew
+			later := func(j, from int) bool { // false: the table changes otherwise from here
 				for _, s := range migs[j].Statements[from:] {
-					if t := foldTouchRE.FindStringSubmatch(s); t != nil && t[2] == m[2] {
+					if t := foldTouchRE.FindStringSubmatch(s); t != nil && t[2] == table {
 						return false
 					}
-					if a := foldAddRE.FindStringSubmatch(s); a != nil && a[1] == m[2] && pending(j) && !foldPlaceRE.MatchString(a[2]) {
-						cols = append(cols, strings.TrimSpace(a[2]))
+					a := foldAlterRE.FindStringSubmatch(s)
+					if a == nil || a[1] != table {
+						continue
 					}
+					if !pending(j) {
+						continue // not run in this migration: gated by the server's version
+					}
+					add := foldAddRE.FindStringSubmatch(s)
+					if add == nil || have[add[2]] || slices.Contains(ShardKeyColumns, add[2]) {
+						return false
+					}
+					have[add[2]] = true
+					cols = append(cols, add[2]+" "+strings.TrimSpace(add[3]))
 				}
 				return true
 			}
@@ -245,7 +269,7 @@ func foldAddedColumns(migs []Migration, pending func(int) bool, exists func(tabl
 			if stmts == nil {
 				stmts = append([]string(nil), out[i].Statements...)
 			}
-			stmts[si] = m[1] + ",\n    " + strings.Join(cols, ",\n    ") + m[3]
+			stmts[si] = m[1] + ",\n    " + strings.Join(cols, ",\n    ") + m[4]
 		}
 		if stmts != nil {
 			out[i].Statements = stmts
