@@ -83,15 +83,7 @@ func TestBackfillKeepsMemoryBoundedAndTotalsExact(t *testing.T) {
 				cold++
 			}
 			if off%flushEvery == flushEvery-1 || off == int64(len(msgs)-1) {
-				if err := p.resolveCold(ctx, st); err != nil {
-					t.Fatal(err)
-				}
-				b, err := p.snapshot()
-				if err != nil {
-					t.Fatal(err)
-				}
-				st.write(b)
-				p.flushed(b)
+				st.flush(t, ctx, p)
 				maxStates, maxDedup = max(maxStates, p.closedStates()), max(maxDedup, p.dedup.len())
 			}
 		}
@@ -185,15 +177,7 @@ func TestEvictedTaskHashesStayBounded(t *testing.T) {
 		}
 		p.process(&m)
 		if off%1000 == 999 || off == n-1 {
-			if err := p.resolveCold(ctx, st); err != nil {
-				t.Fatal(err)
-			}
-			b, err := p.snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.write(b)
-			p.flushed(b)
+			st.flush(t, ctx, p)
 			maxHashes = max(maxHashes, p.evictedN)
 		}
 	}

@@ -66,15 +66,7 @@ func TestCatalogChangeIsRecordedInTheCheckpoint(t *testing.T) {
 				pricedBy[off] = tn.cat
 			}
 			if off%700 == 699 || off == tn.until-1 {
-				if err := p.resolveCold(ctx, st); err != nil {
-					t.Fatal(err)
-				}
-				bt, err := p.snapshot()
-				if err != nil {
-					t.Fatal(err)
-				}
-				st.write(bt)
-				p.flushed(bt)
+				st.flush(t, ctx, p)
 			}
 		}
 		if (change == nil) != (tn.wantChange == nil) || change != nil && *change != *tn.wantChange {

@@ -83,16 +83,8 @@ func TestInternedDimsStayCanonicalAndBounded(t *testing.T) {
 		}
 		p.process(&m)
 		if off%flushEvery == flushEvery-1 || off == int64(len(msgs)-1) {
-			if err := p.resolveCold(ctx, st); err != nil {
-				t.Fatal(err)
-			}
-			b, err := p.snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			st.write(b)
 			before := len(p.intern.dims)
-			p.flushed(b)
+			st.flush(t, ctx, p)
 			compacted = compacted || len(p.intern.dims) < before
 			maxDims = max(maxDims, len(p.intern.dims))
 			live := 0

@@ -182,6 +182,21 @@ func (f *fetcher) offsets(ctx context.Context) (first, last int64, err error) {
 	return conn.ReadOffsets()
 }
 
+// recycle hands a processed batch back to the fetcher: a batch is 512 message
+// headers (pointers the collector scans), allocated once rather than per
+// batch. What a message still needed after processing (a dead letter, a
+// deferred event) was copied out of it.
+func recycle(spent chan<- []kafka.Message, batch []kafka.Message) {
+	clear(batch)
+	select {
+	case spent <- batch[:0]:
+	default:
+	}
+}
+
+// fetchBatch is the most messages handed over at once.
+const fetchBatch = 512
+
 func nextBatch(spent <-chan []kafka.Message) []kafka.Message {
 	select {
 	case b := <-spent:

@@ -135,6 +135,21 @@ func (m *memStore) write(b *flushBatch) {
 	}
 }
 
+// flush makes p's pending changes durable in m, as a flight does:
+// late windows resolved, a snapshot written, the partition told.
+func (m *memStore) flush(t testing.TB, ctx context.Context, p *partition) {
+	t.Helper()
+	if err := p.resolveCold(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	b, err := p.snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.write(b)
+	p.flushed(b)
+}
+
 func (m *memStore) totals() (requests, cost int64, tasks int, taskRequests int64) {
 	return m.usageTotals(sink.UsageTable)
 }
@@ -223,15 +238,7 @@ func run(t *testing.T, msgs []kafka.Message, flushEvery int, crashes map[int]boo
 		if p.pending() == 0 || !p.active {
 			return
 		}
-		if err := p.resolveCold(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-		b, err := p.snapshot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.write(b)
-		p.flushed(b)
+		st.flush(t, ctx, p)
 	}
 	off := start()
 	sinceFlush := 0

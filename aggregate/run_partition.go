@@ -201,20 +201,6 @@ func shouldFlush(cfg *Config, now time.Time, c *flushClock, pending int) bool {
 // slow: each flush rewrites the states it touched.
 const minFlushGap = 500 * time.Millisecond
 
-// recycle hands a processed batch back to fetch: a batch is 512 message
-// headers (pointers the collector scans), allocated once rather than per
-// batch. What a message still needed after processing (a dead letter, a
-// deferred event) was copied out of it.
-func recycle(spent chan<- []kafka.Message, batch []kafka.Message) {
-	clear(batch)
-	select {
-	case spent <- batch[:0]:
-	default:
-	}
-}
-
-const fetchBatch = 512
-
 // restore reads the partition's checkpoint and dead-letter tail and returns
 // the offset to fetch from.
 func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.PartitionAssignment, log *zap.Logger) (int64, error) {

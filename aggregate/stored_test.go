@@ -80,15 +80,7 @@ func TestStoredKeysCoverTheMonthOfTheHorizonStart(t *testing.T) {
 	}
 	for i := range msgs {
 		p.process(&msgs[i])
-		if err := p.resolveCold(ctx, st); err != nil {
-			t.Fatal(err)
-		}
-		b, err := p.snapshot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.write(b)
-		p.flushed(b)
+		st.flush(t, ctx, p)
 	}
 	if n := st.loadedBy[sink.UsageMonthlyTable]; n != 0 {
 		t.Fatalf("%d month keys loaded for a key never stored", n)
