@@ -394,7 +394,7 @@ func (p *partition) pending() int {
 // flushBatch is what one flush of a partition makes durable.
 type flushBatch struct {
 	usage      [numRes]sink.UsageRows // by resolution
-	tasks      []schemas.TaskRow
+	tasks      schemas.TaskCols
 	checkpoint schemas.Checkpoint
 	dlq        []deadLetter
 	dlqRecheck bool                  // an earlier write of these dead letters may have landed in part
@@ -411,14 +411,16 @@ func (p *partition) snapshot() (*flushBatch, error) {
 	if p.cold() > 0 {
 		return nil, errors.New("snapshot with unresolved late events")
 	}
-	b := &flushBatch{dlq: p.dlq, dlqRecheck: p.dlqRecheck, tasks: make([]schemas.TaskRow, len(p.dirtyTasks)), taskSt: p.dirtyTasks}
+	b := &flushBatch{dlq: p.dlq, dlqRecheck: p.dlqRecheck, taskSt: p.dirtyTasks}
 	for i := range p.usage {
 		r := &p.usage[i]
 		b.usage[i].Table = r.table
-		b.usage[i].Rows, b.usageSt[i] = r.snapshot(p.id)
+		b.usageSt[i] = r.snapshot(p.id, &b.usage[i].Cols)
 	}
-	for i, s := range p.dirtyTasks {
-		b.tasks[i] = s.row(p.id)
+	b.tasks.Grow(len(p.dirtyTasks))
+	for _, s := range p.dirtyTasks {
+		row := s.row(p.id)
+		b.tasks.Add(&row)
 		s.dirty, s.flushing = false, true
 	}
 	p.dirtyTasks = make([]*taskState, 0, cap(p.dirtyTasks))

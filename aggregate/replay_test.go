@@ -116,14 +116,16 @@ func (m *memStore) write(b *flushBatch) {
 		m.dlq[d.msg.Offset]++
 	}
 	for _, u := range b.usage {
-		for _, r := range u.Rows {
+		for i := range u.Cols.Len() {
+			r := u.Cols.Row(i)
 			k := usageKey{r.WindowStart.UnixMilli(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status}
 			if old, ok := m.usage[u.Table][k]; !ok || old.Version <= r.Version {
 				m.usage[u.Table][k] = r
 			}
 		}
 	}
-	for _, r := range b.tasks {
+	for i := range b.tasks.Len() {
+		r := b.tasks.Row(i)
 		k := taskKey{r.WindowStart.UnixMilli(), r.Tenant, r.TaskID}
 		if old, ok := m.tasks[k]; !ok || old.Version <= r.Version {
 			m.tasks[k] = r

@@ -149,15 +149,16 @@ func (r *usageRes) load(rows []schemas.UsageRow) {
 }
 
 // snapshot turns the dirty states into rows and hands them to a flush.
-func (r *usageRes) snapshot(p uint32) ([]schemas.UsageRow, []*usageState) {
-	rows := make([]schemas.UsageRow, len(r.dirty))
-	for i, s := range r.dirty {
-		rows[i] = s.row(p)
+func (r *usageRes) snapshot(p uint32, cols *schemas.UsageCols) []*usageState {
+	cols.Grow(len(r.dirty))
+	for _, s := range r.dirty {
+		row := s.row(p)
+		cols.Add(&row)
 		s.dirty, s.flushing = false, true
 	}
 	st := r.dirty
 	r.dirty = make([]*usageState, 0, cap(r.dirty))
-	return rows, st
+	return st
 }
 
 // unflushed makes the states of a failed flush dirty again.

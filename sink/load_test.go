@@ -29,9 +29,9 @@ func TestLoadsOfManyLongKeysPassTheQuerySizeLimit(t *testing.T) {
 	for i := range n {
 		w := base.Add(time.Duration(i%40) * 24 * time.Hour)
 		id := fmt.Sprintf("%s-%06d", long, i)
-		b.Tasks = append(b.Tasks, schemas.TaskRow{Tenant: "acme", TaskID: id, WindowStart: w, MinTime: w, MaxTime: w, Requests: 1, Version: uint64(i)})
+		b.Tasks.Add(&schemas.TaskRow{Tenant: "acme", TaskID: id, WindowStart: w, MinTime: w, MaxTime: w, Requests: 1, Version: uint64(i)})
 		tkeys = append(tkeys, TaskKey{Window: w.UnixMilli(), Tenant: "acme", TaskID: id})
-		usage.Rows = append(usage.Rows, schemas.UsageRow{WindowStart: w, Tenant: "acme", App: id, Model: long, Requests: uint64(i + 1), Version: uint64(i)})
+		usage.Cols.Add(&schemas.UsageRow{WindowStart: w, Tenant: "acme", App: id, Model: long, Requests: uint64(i + 1), Version: uint64(i)})
 		ukeys = append(ukeys, UsageKey{Window: w.UnixMilli(), Tenant: "acme", App: id, Model: long})
 	}
 	b.Usage = []UsageRows{usage}
@@ -83,8 +83,8 @@ func TestKeyLoadsReturnTheNewestVersion(t *testing.T) {
 	ctx, st := migratedStore(t, "sink_newest", time.Minute)
 	w := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, v := range []uint64{1, 3, 2} { // one insert each: three parts
-		b := Batch{Usage: []UsageRows{{Table: UsageTable, Rows: []schemas.UsageRow{{WindowStart: w, Tenant: "acme", Requests: v * 10, Version: v}}}},
-			Tasks: []schemas.TaskRow{{Tenant: "acme", TaskID: "t1", WindowStart: w, MinTime: w, MaxTime: w, Requests: v * 10, Version: v}}}
+		b := Batch{Usage: []UsageRows{{Table: UsageTable, Cols: schemas.UsageColsOf(schemas.UsageRow{WindowStart: w, Tenant: "acme", Requests: v * 10, Version: v})}},
+			Tasks: schemas.TaskColsOf(schemas.TaskRow{Tenant: "acme", TaskID: "t1", WindowStart: w, MinTime: w, MaxTime: w, Requests: v * 10, Version: v})}
 		if err := st.Write(ctx, &b); err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func TestLastTaskWindowNamesTheNewestStoredWindow(t *testing.T) {
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	var b Batch
 	for i, w := range []time.Time{base, base.Add(2 * time.Hour), base.Add(time.Hour)} {
-		b.Tasks = append(b.Tasks, schemas.TaskRow{SrcPartition: 3, Tenant: "acme", TaskID: fmt.Sprint(i), WindowStart: w, MinTime: w, MaxTime: w, Requests: 1})
+		b.Tasks.Add(&schemas.TaskRow{SrcPartition: 3, Tenant: "acme", TaskID: fmt.Sprint(i), WindowStart: w, MinTime: w, MaxTime: w, Requests: 1})
 	}
 	if err := st.Write(ctx, &b); err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestEveryUsageTableCanBeScannedAndLoaded(t *testing.T) {
 	ctx, st := migratedStore(t, "sink_tables", time.Minute)
 	w := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, table := range UsageTables {
-		b := Batch{Usage: []UsageRows{{Table: table, Rows: []schemas.UsageRow{{SrcPartition: 2, WindowStart: w, Tenant: "acme", Requests: 7, Version: 1}}}}}
+		b := Batch{Usage: []UsageRows{{Table: table, Cols: schemas.UsageColsOf(schemas.UsageRow{SrcPartition: 2, WindowStart: w, Tenant: "acme", Requests: 7, Version: 1})}}}
 		if err := st.Write(ctx, &b); err != nil {
 			t.Fatalf("%s: %v", table, err)
 		}

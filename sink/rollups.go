@@ -44,7 +44,7 @@ func checkUsageTable(what, table string) error {
 // that say which offsets those states cover.
 type Batch struct {
 	Usage       []UsageRows
-	Tasks       []schemas.TaskRow
+	Tasks       schemas.TaskCols
 	Checkpoints []schemas.Checkpoint
 }
 
@@ -52,7 +52,7 @@ type Batch struct {
 // UsageDailyTable or UsageMonthlyTable).
 type UsageRows struct {
 	Table string
-	Rows  []schemas.UsageRow
+	Cols  schemas.UsageCols
 }
 
 // Store reads and writes the rollup tables of one database. Writes from
@@ -171,43 +171,35 @@ func (s *Store) writeWithRetry(reqs []*writeRequest, b []*Batch) error {
 }
 
 // insertAll writes every table's rows of the merged batches, one insert per
-// table, column by column; checkpoints last.
+// table, column by column; checkpoints last. Each batch's columns are
+// appended to the insert as they are: no merged copy.
 func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 	now := time.Now().UTC()
-	var usage []*schemas.UsageCols // by table, in order of first appearance
+	var usage [][]columns // by table, in order of first appearance
 	var tables []string
-	var tasks schemas.TaskCols
+	tasks := make([]columns, 0, len(bs))
 	var ckpts [][]any
-	nt := 0
 	for _, b := range bs {
-		nt += len(b.Tasks)
-	}
-	tasks.Grow(nt)
-	for _, b := range bs {
-		for _, u := range b.Usage {
-			i := slices.Index(tables, u.Table)
-			if i < 0 {
-				i = len(tables)
-				tables, usage = append(tables, u.Table), append(usage, &schemas.UsageCols{})
+		for i := range b.Usage {
+			u := &b.Usage[i]
+			j := slices.Index(tables, u.Table)
+			if j < 0 {
+				j = len(tables)
+				tables, usage = append(tables, u.Table), append(usage, nil)
 			}
-			usage[i].Grow(len(u.Rows))
-			for j := range u.Rows {
-				usage[i].Add(&u.Rows[j], now)
-			}
+			usage[j] = append(usage[j], &u.Cols)
 		}
-		for i := range b.Tasks {
-			tasks.Add(&b.Tasks[i], now)
-		}
+		tasks = append(tasks, &b.Tasks)
 		for i := range b.Checkpoints {
 			ckpts = append(ckpts, b.Checkpoints[i].Values(now))
 		}
 	}
 	for i, table := range tables {
-		if err := s.insertColumns(ctx, table, schemas.UsageColumns, usage[i].Len(), usage[i].Columns()); err != nil {
+		if err := s.insertColumns(ctx, table, schemas.UsageColumns, usage[i], now); err != nil {
 			return err
 		}
 	}
-	if err := s.insertColumns(ctx, TaskTable, schemas.TaskColumns, tasks.Len(), tasks.Columns()); err != nil {
+	if err := s.insertColumns(ctx, TaskTable, schemas.TaskColumns, tasks, now); err != nil {
 		return err
 	}
 	if len(ckpts) == 0 {
@@ -229,22 +221,50 @@ func (s *Store) insertAll(ctx context.Context, bs []*Batch) error {
 	return nil
 }
 
+// columns are rows column by column, in a table's column order but its
+// last column, written_at.
+type columns interface {
+	Len() int
+	Columns() []any
+}
+
 // insertColumns sends one insert with an explicit column list (the form
-// ClickHouse 18.16 accepts from clickhouse-go), appending whole columns.
-func (s *Store) insertColumns(ctx context.Context, table, columns string, n int, cols []any) error {
+// ClickHouse 18.16 accepts from clickhouse-go): each part's columns are
+// appended whole, then written_at.
+func (s *Store) insertColumns(ctx context.Context, table, columnList string, parts []columns, writtenAt time.Time) error {
+	n := 0
+	for _, p := range parts {
+		n += p.Len()
+	}
 	if n == 0 {
 		return nil
 	}
 	start := time.Now()
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")")
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columnList+")")
 	if err != nil {
 		return fmt.Errorf("insert %s: %w", table, err)
 	}
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
-			_ = batch.Abort()
-			return fmt.Errorf("insert %s column %d: %w", table, i, err)
+	last := 0
+	for _, p := range parts {
+		if p.Len() == 0 {
+			continue
 		}
+		cols := p.Columns()
+		for i, c := range cols {
+			if err := batch.Column(i).Append(c); err != nil {
+				_ = batch.Abort()
+				return fmt.Errorf("insert %s column %d: %w", table, i, err)
+			}
+		}
+		last = len(cols)
+	}
+	written := make([]int64, n)
+	for i := range written {
+		written[i] = writtenAt.Unix()
+	}
+	if err := batch.Column(last).Append(written); err != nil {
+		_ = batch.Abort()
+		return fmt.Errorf("insert %s column %d: %w", table, last, err)
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %s: %w", table, err)
