@@ -75,6 +75,11 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 		TLS:         tlsCfg,
 		DialTimeout: cfg.DialTimeout,
 		ReadTimeout: 5 * time.Minute,
+		// A connection's send buffer is kept between queries and sized by
+		// the largest block it sent: an insert is written on in pieces
+		// of about this size instead, so a large flush does not leave a
+		// buffer of its size on every pooled connection.
+		MaxCompressionBuffer: sendBuffer,
 	}
 	if cfg.Cluster != "" {
 		opts.Settings = ClusterSettings(false)
@@ -93,6 +98,10 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 	}
 	return conn, nil
 }
+
+// sendBuffer is the size at which a connection writes out the part of an
+// insert encoded so far.
+const sendBuffer = 1 << 20
 
 // stringSettingsRevision is the last protocol revision that sends settings
 // as numbers (DBMS_MIN_REVISION_WITH_SETTINGS_SERIALIZED_AS_STRINGS).

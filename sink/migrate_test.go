@@ -137,7 +137,9 @@ func TestFoldAddedColumnsCreatesNewTablesAtTheirFinalShape(t *testing.T) {
 	folded := func(table string, cols ...string) string {
 		return "CREATE TABLE IF NOT EXISTS ${db}." + table + " (\n    g String,\n    at DateTime('UTC'),\n    " + strings.Join(cols, ",\n    ") + "\n) ENGINE = ReplacingMergeTree(v)\nORDER BY g"
 	}
-	add := func(table, col string) string { return "ALTER TABLE ${db}." + table + " ADD COLUMN IF NOT EXISTS " + col }
+	add := func(table, col string) string {
+		return "ALTER TABLE ${db}." + table + " ADD COLUMN IF NOT EXISTS " + col
+	}
 	for _, c := range []struct {
 		name  string
 		later []string // statements of the migrations after the one creating t
