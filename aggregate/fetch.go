@@ -146,8 +146,13 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out 
 		_ = conn.SetReadDeadline(time.Now().Add(f.maxWait + fetchMessageTimeout))
 		b := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: f.maxBytes, MaxWait: f.maxWait})
 		var err error
-		for {
-			_ = conn.SetReadDeadline(time.Now().Add(fetchMessageTimeout))
+		for n := 0; ; n++ {
+			// Setting a deadline costs a clock read and a poller update:
+			// it is renewed every deadlineEvery messages, which arrive
+			// well within it unless the broker stalls.
+			if n%deadlineEvery == 0 {
+				_ = conn.SetReadDeadline(time.Now().Add(fetchMessageTimeout))
+			}
 			var m kafka.Message
 			if m, err = b.ReadMessage(); err != nil {
 				break
@@ -193,6 +198,10 @@ func recycle(spent chan<- []kafka.Message, batch []kafka.Message) {
 	default:
 	}
 }
+
+// deadlineEvery is how many messages of a response one read deadline
+// covers.
+const deadlineEvery = 256
 
 // fetchBatch is the most messages handed over at once.
 const fetchBatch = 512
