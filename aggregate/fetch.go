@@ -126,10 +126,12 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out 
 		return offset, err
 	}
 	batch := nextBatch(spent)
+	renew := false // a hand-over waited: the read deadline is renewed before the next read
 	send := func() bool {
 		select {
 		case out <- batch:
 			batch = nextBatch(spent)
+			renew = true // the wait for the partition loop is not the broker's
 			return true
 		case <-ctx.Done():
 			return false
@@ -149,9 +151,11 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out 
 		for n := 0; ; n++ {
 			// Setting a deadline costs a clock read and a poller update:
 			// it is renewed every deadlineEvery messages, which arrive
-			// well within it unless the broker stalls.
-			if n%deadlineEvery == 0 {
+			// well within it unless the broker stalls, and after each
+			// hand-over, which may wait for the partition loop.
+			if renew || n%deadlineEvery == 0 {
 				_ = conn.SetReadDeadline(time.Now().Add(fetchMessageTimeout))
+				renew = false
 			}
 			var m kafka.Message
 			if m, err = b.ReadMessage(); err != nil {

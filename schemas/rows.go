@@ -15,7 +15,8 @@ type UsageRow struct {
 	Version                                                                uint64
 }
 
-// UsageColumns lists usage_rollup's columns in the order of UsageCols.Columns.
+// UsageColumns lists usage_rollup's columns in the order of UsageCols.Columns,
+// then written_at.
 const UsageColumns = "src_partition, window_start, tenant, app, task_type, provider, model, operation, status, " +
 	"requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, " +
 	"cost_nanos, ref_cost_nanos, unpriced_requests, latency_ms_sum, latency_ms_max, version, written_at"
@@ -45,7 +46,8 @@ type TaskRow struct {
 	Version                                                                uint64
 }
 
-// TaskColumns lists task_rollup's columns in the order of TaskCols.Columns.
+// TaskColumns lists task_rollup's columns in the order of TaskCols.Columns,
+// then written_at.
 const TaskColumns = "src_partition, tenant, task_id, window_start, task_type, app, min_time, max_time, " +
 	"requests, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, " +
 	"cost_nanos, ref_cost_nanos, unpriced_requests, models, done, version, written_at"

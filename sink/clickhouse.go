@@ -75,10 +75,11 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 		TLS:         tlsCfg,
 		DialTimeout: cfg.DialTimeout,
 		ReadTimeout: 5 * time.Minute,
-		// A connection's send buffer is kept between queries and sized by
-		// the largest block it sent: an insert is written on in pieces
-		// of about this size instead, so a large flush does not leave a
-		// buffer of its size on every pooled connection.
+		// A connection keeps its send buffer between queries, and an
+		// insert is written out whenever the buffer passes this size
+		// after a column: the buffer kept on each pooled connection is
+		// about the largest column plus this, not 10 MiB plus it (the
+		// driver's default), and a large flush grows it less.
 		MaxCompressionBuffer: sendBuffer,
 	}
 	if cfg.Cluster != "" {
@@ -99,8 +100,8 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 	return conn, nil
 }
 
-// sendBuffer is the size at which a connection writes out the part of an
-// insert encoded so far.
+// sendBuffer is the size past which a connection writes out the part of
+// an insert encoded so far (checked after each column).
 const sendBuffer = 1 << 20
 
 // stringSettingsRevision is the last protocol revision that sends settings

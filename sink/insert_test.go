@@ -1,0 +1,103 @@
+package sink
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jevonsdev/jevons/schemas"
+)
+
+// One group commit appends the columns of several flushes to one insert per
+// table: every row of every batch lands as written (values, times, models
+// across batches), whatever a batch holds (here one holds nothing and one
+// holds no task), and an insert larger than the connection's send buffer
+// goes out in pieces.
+func TestOneInsertHoldsEveryBatchsRowsAsWritten(t *testing.T) {
+	ctx, st := migratedStore(t, "sink_group", 2*time.Minute)
+	w := time.Date(2026, 3, 1, 12, 34, 0, 0, time.UTC)
+	long := strings.Repeat("m", 400)
+	var bs []*Batch
+	var wantUsage []schemas.UsageRow
+	var wantTasks []schemas.TaskRow
+	for bi, n := range []int{3, 0, 3000, 1} { // 3000 rows of 400-byte models pass sendBuffer
+		b := &Batch{Usage: []UsageRows{{Table: UsageTable}, {Table: UsageDailyTable}}}
+		for i := range n {
+			u := schemas.UsageRow{SrcPartition: uint32(bi), WindowStart: w.Add(time.Duration(i) * time.Minute), Tenant: "acme",
+				App: fmt.Sprintf("app-%d", i), TaskType: "agent", Provider: "openai", Model: long, Operation: "chat", Status: "ok",
+				Requests: uint64(i + 1), InputTokens: 3, OutputTokens: 4, CacheReadTokens: 5, CacheWriteTokens: 6, CacheWrite1hTokens: 7,
+				ReasoningTokens: 8, CostNanos: int64(9 * i), RefCostNanos: 10, UnpricedRequests: 1, LatencyMsSum: 11, LatencyMsMax: 12,
+				Version: uint64(100 + i)}
+			b.Usage[0].Cols.Add(&u)
+			wantUsage = append(wantUsage, u)
+			if bi == 3 {
+				continue // a batch with usage but no task
+			}
+			tr := schemas.TaskRow{SrcPartition: uint32(bi), Tenant: "acme", TaskID: fmt.Sprintf("t-%d", i), WindowStart: w,
+				TaskType: "agent", App: "chat", MinTime: w.Add(time.Duration(i) * time.Second), MaxTime: w.Add(time.Hour),
+				Requests: uint64(i + 1), CostNanos: int64(i), Models: [][]string{{"a", "b"}, {}, {"c"}}[i%3], Done: uint8(i % 2),
+				Version: uint64(200 + i)}
+			b.Tasks.Add(&tr)
+			wantTasks = append(wantTasks, tr)
+		}
+		bs = append(bs, b)
+	}
+	if err := st.insertAll(ctx, bs); err != nil {
+		t.Fatal(err)
+	}
+	var gotUsage []schemas.UsageRow
+	var gotTasks []schemas.TaskRow
+	for bi := range bs {
+		rows, err := st.LoadUsage(ctx, UsageTable, uint32(bi), 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks, err := st.LoadTasks(ctx, uint32(bi), 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotUsage, gotTasks = append(gotUsage, rows...), append(gotTasks, tasks...)
+	}
+	byUsage := func(a, b schemas.UsageRow) int {
+		return cmpKeys(a.SrcPartition, b.SrcPartition, a.Version, b.Version)
+	}
+	byTask := func(a, b schemas.TaskRow) int { return cmpKeys(a.SrcPartition, b.SrcPartition, a.Version, b.Version) }
+	slices.SortFunc(gotUsage, byUsage)
+	slices.SortFunc(wantUsage, byUsage)
+	slices.SortFunc(gotTasks, byTask)
+	slices.SortFunc(wantTasks, byTask)
+	if len(gotUsage) != len(wantUsage) || len(gotTasks) != len(wantTasks) {
+		t.Fatalf("read back %d usage and %d task rows, wrote %d and %d", len(gotUsage), len(gotTasks), len(wantUsage), len(wantTasks))
+	}
+	for i := range wantUsage {
+		g := gotUsage[i]
+		g.WindowStart = g.WindowStart.UTC()
+		if !reflect.DeepEqual(g, wantUsage[i]) {
+			t.Fatalf("usage row %d:\n got %+v\nwant %+v", i, g, wantUsage[i])
+		}
+	}
+	for i := range wantTasks {
+		g := gotTasks[i]
+		g.WindowStart, g.MinTime, g.MaxTime = g.WindowStart.UTC(), g.MinTime.UTC(), g.MaxTime.UTC()
+		if len(g.Models) == 0 {
+			g.Models = []string{}
+		}
+		if !reflect.DeepEqual(g, wantTasks[i]) {
+			t.Fatalf("task row %d:\n got %+v\nwant %+v", i, g, wantTasks[i])
+		}
+	}
+	var daily uint64
+	if err := st.conn.QueryRow(ctx, "SELECT count() FROM "+st.db+"."+UsageDailyTable).Scan(&daily); err != nil || daily != 0 {
+		t.Fatalf("%s holds %d rows (%v), written none", UsageDailyTable, daily, err)
+	}
+}
+
+func cmpKeys(p1, p2 uint32, v1, v2 uint64) int {
+	if p1 != p2 {
+		return int(p1) - int(p2)
+	}
+	return int(v1) - int(v2)
+}
