@@ -148,6 +148,7 @@ func (b *bench) runBacklog(ctx context.Context, stdout io.Writer) error {
 		"mode": "backlog", "events": truth.Messages, "raw_fetch_eps": n / rawSecs, "pipeline_eps": n / pipeSecs, "ratio": rawSecs / pipeSecs,
 		"cpu_s_per_million": end.cpuSecs / n * 1e6, "rows_per_event": end.rowsWritten / n,
 		"alloc_bytes_per_event": end.allocBytes / n, "gc_cycles_per_million": end.gcCycles / n * 1e6,
+		"gc_cpu_s_per_million": end.gcCPUSecs / n * 1e6,
 	}
 	return b.finish(ctx, stdout, truth, rss, end, out)
 }

@@ -24,7 +24,7 @@ type benchAggregators struct {
 // aggSample is what the aggregators have spent and done so far, summed.
 type aggSample struct {
 	cpuSecs, rowsWritten, dedupBytes, dedupEntries float64
-	allocBytes, gcCycles                           float64 // the Go runtime's, from its metrics
+	allocBytes, gcCycles, gcCPUSecs                float64 // the Go runtime's, from its metrics
 }
 
 // startAggregators starts b.aggrs aggregators on the bench topic and
@@ -74,7 +74,7 @@ func (a *benchAggregators) sample(ctx context.Context) (aggSample, error) {
 		s.cpuSecs += procstat.CPUSeconds(cmd.Process.Pid)
 		f, err := scrapeSums(ctx, "http://"+a.addrs[i]+"/metrics",
 			"jevons_aggregate_dedup_bytes", "jevons_aggregate_dedup_entries", "jevons_aggregate_rows_written_total",
-			"go_memstats_alloc_bytes_total", "go_gc_duration_seconds_count")
+			"go_memstats_alloc_bytes_total", "go_gc_duration_seconds_count", "go_cpu_classes_gc_total_cpu_seconds_total")
 		if err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -83,6 +83,7 @@ func (a *benchAggregators) sample(ctx context.Context) (aggSample, error) {
 		s.rowsWritten += f["jevons_aggregate_rows_written_total"]
 		s.allocBytes += f["go_memstats_alloc_bytes_total"]
 		s.gcCycles += f["go_gc_duration_seconds_count"]
+		s.gcCPUSecs += f["go_cpu_classes_gc_total_cpu_seconds_total"]
 	}
 	return s, firstErr
 }

@@ -103,6 +103,7 @@ func (b *bench) runLive(ctx context.Context, stdout io.Writer) error {
 		"rows_per_event":             (after.rowsWritten - before.rowsWritten) / n,
 		"alloc_bytes_per_event":      (after.allocBytes - before.allocBytes) / n,
 		"gc_cycles_per_million":      (after.gcCycles - before.gcCycles) / n * 1e6,
+		"gc_cpu_s_per_million":       (after.gcCPUSecs - before.gcCPUSecs) / n * 1e6,
 		"producer_cpu_s_per_million": benchCPU / n * 1e6,
 	}
 	return b.finish(ctx, stdout, truth, rss, after, out)
