@@ -50,25 +50,31 @@ func (b *bench) runLive(ctx context.Context, stdout io.Writer) error {
 		_ = closeEmitter(ctx, warm)
 		return err
 	}
-	var start time.Time
-	var before aggSample
-	var benchCPU float64 // this process's CPU time: the producer's (and the truth's)
-	sink := &liveSink{warm: warm, main: main, left: liveWarmup, switchOver: func() error {
-		fmt.Fprintf(b.stderr, "bench: %d warm-up events; waiting for the aggregators to catch up\n", liveWarmup)
-		if err := closeEmitter(ctx, warm); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		if err := b.waitCaughtUp(ctx, 5*time.Minute); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-		if before, err = aggs.sample(ctx); err != nil {
-			return err
-		}
-		fmt.Fprintf(b.stderr, "bench: producing %d events (dims %s) while the aggregators consume\n", b.events, b.dims)
-		start, benchCPU = time.Now(), procstat.CPUSeconds(os.Getpid())
-		return nil
-	}}
+	// The events are generated and priced for the truth first (the warm-up
+	// ones sent as they come): in the timed span the bench only sends
+	// them, as fast as the emitter takes them.
+	sink := &liveSink{warm: warm, left: liveWarmup}
 	truth, err := loadgen.Run(ctx, b.loadgenConfig(liveWarmup+b.events), sink, pricing.MustDefault(), time.Time{}, 0, time.Now)
+	if cerr := closeEmitter(ctx, warm); err == nil && cerr != nil {
+		err = fmt.Errorf("warm-up: %w", cerr)
+	}
+	if err != nil {
+		_ = closeEmitter(ctx, main)
+		return err
+	}
+	fmt.Fprintf(b.stderr, "bench: %d warm-up events; waiting for the aggregators to catch up\n", liveWarmup)
+	if err := b.waitCaughtUp(ctx, 5*time.Minute); err != nil {
+		_ = closeEmitter(ctx, main)
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	before, err := aggs.sample(ctx)
+	if err != nil {
+		_ = closeEmitter(ctx, main)
+		return err
+	}
+	fmt.Fprintf(b.stderr, "bench: producing %d events (dims %s) while the aggregators consume\n", b.events, b.dims)
+	start, benchCPU := time.Now(), procstat.CPUSeconds(os.Getpid()) // this process's CPU from here: the producer's
+	err = sink.send(ctx, main)
 	if err == nil {
 		err = closeEmitter(ctx, main)
 	} else {
@@ -118,40 +124,51 @@ func (b *bench) waitCaughtUp(ctx context.Context, timeout time.Duration) error {
 	return progress.WaitCaughtUp(ctx, b.conn, b.run, b.run, b.topic, ends, timeout)
 }
 
-// liveSink sends the first left events to warm, then calls switchOver once
-// and sends the rest to main.
+// liveSink sends the first left messages to warm and keeps the rest, in
+// order, for send.
 type liveSink struct {
-	warm, main *emit.Emitter
-	left       int
-	switchOver func() error
+	warm *emit.Emitter
+	left int
+	kept []liveMessage
 }
 
-func (s *liveSink) to() (*emit.Emitter, error) {
-	if s.left > 0 {
-		s.left--
-		return s.warm, nil
-	}
-	if f := s.switchOver; f != nil {
-		s.switchOver = nil
-		if err := f(); err != nil {
-			return nil, err
-		}
-	}
-	return s.main, nil
+// liveMessage is an event, or (ev nil) a raw message.
+type liveMessage struct {
+	ev         *schemas.Event
+	key, value []byte
 }
 
 func (s *liveSink) Emit(ctx context.Context, ev *schemas.Event) error {
-	em, err := s.to()
-	if err != nil {
-		return err
+	if s.left > 0 {
+		s.left--
+		return s.warm.Emit(ctx, ev)
 	}
-	return em.Emit(ctx, ev)
+	cp := *ev
+	s.kept = append(s.kept, liveMessage{ev: &cp})
+	return nil
 }
 
 func (s *liveSink) EmitRaw(ctx context.Context, key, value []byte) error {
-	em, err := s.to()
-	if err != nil {
-		return err
+	if s.left > 0 {
+		s.left--
+		return s.warm.EmitRaw(ctx, key, value)
 	}
-	return em.EmitRaw(ctx, key, value)
+	s.kept = append(s.kept, liveMessage{key: key, value: value})
+	return nil
+}
+
+// send emits the kept messages in order.
+func (s *liveSink) send(ctx context.Context, em *emit.Emitter) error {
+	for i, m := range s.kept {
+		var err error
+		if m.ev != nil {
+			err = em.Emit(ctx, m.ev)
+		} else {
+			err = em.EmitRaw(ctx, m.key, m.value)
+		}
+		if err != nil {
+			return fmt.Errorf("emit message %d: %w", i, err)
+		}
+	}
+	return nil
 }
