@@ -133,13 +133,8 @@ func TestFetcherFollowsLeaderMovesAndSkipsDeletedRecords(t *testing.T) {
 	}
 	from := next
 	start(from)
-	select {
-	case b := <-out:
-		if b[0].Offset != end {
-			t.Fatalf("after the deletion, reading resumed at offset %d, want the first kept offset %d", b[0].Offset, end)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("nothing read after the deletion")
+	if got := firstOffset(t, out, "after the deletion"); got != end {
+		t.Fatalf("after the deletion, reading resumed at offset %d, want the first kept offset %d", got, end)
 	}
 	skips := logs.FilterMessageSnippet("retention deleted messages").All()
 	if len(skips) != 1 || skips[0].ContextMap()["messages"] != end-from {
@@ -153,15 +148,23 @@ func TestFetcherFollowsLeaderMovesAndSkipsDeletedRecords(t *testing.T) {
 		<-out
 	}
 	start(kafka.FirstOffset)
-	select {
-	case b := <-out:
-		if b[0].Offset != end {
-			t.Fatalf("from the first offset, reading began at %d, want %d", b[0].Offset, end)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("nothing read from the first offset")
+	if got := firstOffset(t, out, "from the first offset"); got != end {
+		t.Fatalf("from the first offset, reading began at %d, want %d", got, end)
 	}
 	if n := len(logs.FilterMessageSnippet("retention deleted messages").All()); n != 1 {
 		t.Fatalf("a first start reported lost messages (%d reports)", n)
+	}
+}
+
+// firstOffset returns the offset of the first message of the next batch
+// the fetcher hands over.
+func firstOffset(t *testing.T, out <-chan []kafka.Message, when string) int64 {
+	t.Helper()
+	select {
+	case b := <-out:
+		return b[0].Offset
+	case <-time.After(30 * time.Second):
+		t.Fatalf("nothing read %s", when)
+		return 0
 	}
 }

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"cmp"
 	"fmt"
 	"reflect"
 	"slices"
@@ -62,9 +63,11 @@ func TestOneInsertHoldsEveryBatchsRowsAsWritten(t *testing.T) {
 		gotUsage, gotTasks = append(gotUsage, rows...), append(gotTasks, tasks...)
 	}
 	byUsage := func(a, b schemas.UsageRow) int {
-		return cmpKeys(a.SrcPartition, b.SrcPartition, a.Version, b.Version)
+		return cmp.Or(cmp.Compare(a.SrcPartition, b.SrcPartition), cmp.Compare(a.Version, b.Version))
 	}
-	byTask := func(a, b schemas.TaskRow) int { return cmpKeys(a.SrcPartition, b.SrcPartition, a.Version, b.Version) }
+	byTask := func(a, b schemas.TaskRow) int {
+		return cmp.Or(cmp.Compare(a.SrcPartition, b.SrcPartition), cmp.Compare(a.Version, b.Version))
+	}
 	slices.SortFunc(gotUsage, byUsage)
 	slices.SortFunc(wantUsage, byUsage)
 	slices.SortFunc(gotTasks, byTask)
@@ -93,11 +96,4 @@ func TestOneInsertHoldsEveryBatchsRowsAsWritten(t *testing.T) {
 	if err := st.conn.QueryRow(ctx, "SELECT count() FROM "+st.db+"."+UsageDailyTable).Scan(&daily); err != nil || daily != 0 {
 		t.Fatalf("%s holds %d rows (%v), written none", UsageDailyTable, daily, err)
 	}
-}
-
-func cmpKeys(p1, p2 uint32, v1, v2 uint64) int {
-	if p1 != p2 {
-		return int(p1) - int(p2)
-	}
-	return int(v1) - int(v2)
 }
