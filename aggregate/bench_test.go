@@ -69,7 +69,7 @@ func benchProcess(b *testing.B, dims func(i int, ev *schemas.Event)) {
 				var d schemas.Decoder
 				_ = d.Decode(msgs[j].Value, &ev)
 				ev.Time = ev.Time.Add(shift)
-				ev.EventID += fmt.Sprint(i)
+				ev.EventID = fmt.Sprintf("01J9ZK3Q8R6W1M2N%010d", i+j) // unique, and as long as the first round's
 				msgs[j].Value, msgs[j].Time = schemas.AppendJSON(nil, &ev), ev.Time
 			}
 			for i := range p.usage {
