@@ -138,7 +138,9 @@
 //     flight.
 //
 // Each partition is read from its leader's fetch responses (fetch.go), with
-// at most ten batches of 512 messages between the fetch and the partition. A soft memory limit
+// at most ten batches of 512 messages between the fetch and the partition,
+// each holding its messages' keys and values in 64 KiB chunks that are
+// reused, not allocated per message (kafkaread.go). A soft memory limit
 // (--memory-limit-mib) keeps the heap from doubling: the Go runtime is
 // held an eighth of it (at most 32 MiB) below, so that the resident set,
 // the binary's own pages included (about 22 MiB), stays under it.

@@ -40,7 +40,7 @@ const (
 // Reader does. An offset that retention has deleted is skipped to the first
 // offset still kept, as the Reader does, but loudly: the events in between
 // are lost (a restart range already deleted is reported by checkRetention).
-func (f *fetcher) run(ctx context.Context, offset int64, out chan<- []kafka.Message, spent <-chan []kafka.Message) {
+func (f *fetcher) run(ctx context.Context, offset int64, out chan<- *fetched, spent <-chan *fetched) {
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && !sleepCtx(ctx, fetchBackoff(attempt)) {
 			return
@@ -108,7 +108,7 @@ func (f *fetcher) dial(ctx context.Context) (*kafka.Conn, error) {
 
 // read fetches from offset on over conn until an error, and returns the
 // offset to go on from.
-func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out chan<- []kafka.Message, spent <-chan []kafka.Message) (int64, error) {
+func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out chan<- *fetched, spent <-chan *fetched) (int64, error) {
 	if offset == kafka.FirstOffset || offset == kafka.LastOffset { // a partition consumed for the first time
 		_ = conn.SetDeadline(time.Now().Add(fetchMessageTimeout))
 		first, last, err := conn.ReadOffsets()
@@ -126,11 +126,14 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out 
 		return offset, err
 	}
 	batch := nextBatch(spent)
+	rd := newMsgReader()
+	rd.reset(batch.chunks)
 	renew := false // a hand-over waited: the read deadline is renewed before the next read
 	send := func() bool {
 		select {
 		case out <- batch:
 			batch = nextBatch(spent)
+			rd.reset(batch.chunks)
 			renew = true // the wait for the partition loop is not the broker's
 			return true
 		case <-ctx.Done():
@@ -157,13 +160,15 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out 
 				_ = conn.SetReadDeadline(time.Now().Add(fetchMessageTimeout))
 				renew = false
 			}
-			var m kafka.Message
-			if m, err = b.ReadMessage(); err != nil {
+			batch.msgs = append(batch.msgs, kafka.Message{})
+			m := &batch.msgs[len(batch.msgs)-1]
+			if err = rd.next(b, f.topic, f.partition, offset, m); err != nil {
+				batch.msgs = batch.msgs[:len(batch.msgs)-1]
 				break
 			}
+			batch.chunks = rd.chunks
 			offset = m.Offset + 1 // m carries its fetch's high watermark
-			batch = append(batch, m)
-			if len(batch) == fetchBatch && !send() {
+			if len(batch.msgs) == fetchBatch && !send() {
 				_ = b.Close()
 				return offset, ctx.Err()
 			}
@@ -171,7 +176,7 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out 
 		if cerr := b.Close(); err == nil || errors.Is(err, io.EOF) {
 			err = cerr
 		}
-		if len(batch) > 0 && !send() {
+		if len(batch.msgs) > 0 && !send() {
 			return offset, ctx.Err()
 		}
 		if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, kafka.RequestTimedOut) {
@@ -191,14 +196,31 @@ func (f *fetcher) offsets(ctx context.Context) (first, last int64, err error) {
 	return conn.ReadOffsets()
 }
 
+// fetched is a batch of messages and the chunks holding their keys and
+// values (see msgReader).
+type fetched struct {
+	msgs   []kafka.Message
+	chunks [][]byte
+}
+
 // recycle hands a processed batch back to the fetcher: a batch is 512 message
-// headers (pointers the collector scans), allocated once rather than per
-// batch. What a message still needed after processing (a dead letter, a
-// deferred event) was copied out of it.
-func recycle(spent chan<- []kafka.Message, batch []kafka.Message) {
-	clear(batch)
+// headers (pointers the collector scans) and the chunks of their keys and
+// values, allocated once rather than per batch or per message. What a
+// message still needs after processing (a dead letter, a deferred event)
+// was copied out of it: the fetcher overwrites the chunks.
+func recycle(spent chan<- *fetched, batch *fetched) {
+	clear(batch.msgs)
+	batch.msgs = batch.msgs[:0]
+	kept := batch.chunks[:0]
+	for _, c := range batch.chunks {
+		if cap(c) == msgChunk && len(kept) < maxKeptChunks { // a larger one held one large message
+			kept = append(kept, c[:0])
+		}
+	}
+	clear(batch.chunks[len(kept):])
+	batch.chunks = kept
 	select {
-	case spent <- batch[:0]:
+	case spent <- batch:
 	default:
 	}
 }
@@ -210,12 +232,12 @@ const deadlineEvery = 256
 // fetchBatch is the most messages handed over at once.
 const fetchBatch = 512
 
-func nextBatch(spent <-chan []kafka.Message) []kafka.Message {
+func nextBatch(spent <-chan *fetched) *fetched {
 	select {
 	case b := <-spent:
 		return b
 	default:
-		return make([]kafka.Message, 0, fetchBatch)
+		return &fetched{msgs: make([]kafka.Message, 0, fetchBatch)}
 	}
 }
 

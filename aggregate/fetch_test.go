@@ -52,20 +52,22 @@ func TestFetcherFollowsLeaderMovesAndSkipsDeletedRecords(t *testing.T) {
 	}()
 	f := &fetcher{dialer: &kafka.Dialer{Timeout: 5 * time.Second}, brokers: c.ListenAddrs(), topic: topic, partition: 0,
 		maxBytes: 1 << 20, maxWait: 100 * time.Millisecond, log: zap.New(core)}
-	out := make(chan []kafka.Message, 4)
+	out := make(chan *fetched, 4)
+	spent := make(chan *fetched, 5) // batches come back for reuse, as the partition hands them
 	var stop func()
 	start := func(from int64) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); f.run(ctx, from, out, nil) }()
+		go func() { defer close(done); f.run(ctx, from, out, spent) }()
 		stop = func() { cancel(); <-done }
 	}
 	start(0)
 	defer func() { stop() }()
 
 	next := int64(0)
-	take := func(b []kafka.Message) {
+	take := func(fb *fetched) {
 		t.Helper()
+		b := fb.msgs
 		if len(b) == 0 || len(b) > fetchBatch {
 			t.Fatalf("a batch of %d messages (want 1 to %d)", len(b), fetchBatch)
 		}
@@ -78,6 +80,7 @@ func TestFetcherFollowsLeaderMovesAndSkipsDeletedRecords(t *testing.T) {
 			}
 			next++
 		}
+		recycle(spent, fb) // the next batches overwrite its chunks
 	}
 	read := func(until int64) {
 		t.Helper()
@@ -158,11 +161,11 @@ func TestFetcherFollowsLeaderMovesAndSkipsDeletedRecords(t *testing.T) {
 
 // firstOffset returns the offset of the first message of the next batch
 // the fetcher hands over.
-func firstOffset(t *testing.T, out <-chan []kafka.Message, when string) int64 {
+func firstOffset(t *testing.T, out <-chan *fetched, when string) int64 {
 	t.Helper()
 	select {
 	case b := <-out:
-		return b[0].Offset
+		return b.msgs[0].Offset
 	case <-time.After(30 * time.Second):
 		t.Fatalf("nothing read %s", when)
 		return 0

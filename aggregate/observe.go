@@ -9,7 +9,7 @@ import (
 // Observer sees every event the moment it is added to its task state, on
 // the partition's goroutine, before any flush: stream alerting (package
 // alert) evaluates runaway tasks with it. ObserveTask must not block or
-// keep o (it is reused). A partition calls it in offset order, except for
+// keep o (it is reused); it may keep o's strings. A partition calls it in offset order, except for
 // events of a task reloaded from storage (evicted while idle, or after a
 // restart): those reach it when the reload lands, at the next flush.
 type Observer interface {
@@ -66,9 +66,12 @@ func (p *partition) observe(k taskKey, e *priced) {
 	s := p.tasks[k]
 	ev := e.ev
 	o := &p.obs
+	in := &p.intern
+	// The strings are the state's own or interned, never the message's
+	// (its buffer is reused): an observer may keep them.
 	*o = TaskObservation{
 		Partition: p.id, Owner: p.obsOwner, Offset: e.offset, Time: e.time,
-		Tenant: k.tenant, TaskID: k.taskID, TaskType: ev.TaskType, App: ev.App, Model: ev.Model, Done: ev.TaskDone,
+		Tenant: s.key.tenant, TaskID: s.key.taskID, TaskType: in.get(ev.TaskType), App: in.get(ev.App), Model: in.get(ev.Model), Done: ev.TaskDone,
 		Tokens: uint64(ev.Usage.InputTokens + ev.Usage.OutputTokens), CostNanos: e.cost, Window: k.window,
 		Partial: TaskPartial{Requests: s.sums.requests, Tokens: s.sums.input + s.sums.output, CostNanos: s.sums.cost,
 			MinTime: s.minTime, MaxTime: s.maxTime, Models: s.models, Done: s.done, Version: s.version},

@@ -1,12 +1,14 @@
 package aggregate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -282,7 +284,19 @@ func (p *partition) process(m *kafka.Message) outcome {
 	}
 	u := pricing.Usage{Input: ev.Usage.InputTokens, Output: ev.Usage.OutputTokens, CacheRead: ev.Usage.CacheReadTokens,
 		CacheWrite: ev.Usage.CacheWriteTokens, CacheWrite1h: ev.Usage.CacheWrite1hTokens, Reasoning: ev.Usage.ReasoningTokens}
-	cost, ref, err := p.cat.CostPair(u, ev.Provider, ev.Model, ev.Time, pricing.ReferenceTime(p.cfg.ReferenceDate, ev.Time))
+	d := p.intern.canon(eventDims(ev)) // the event's interned dims, looked up once for pricing and every resolution
+	// The catalog is given the interned strings: it may keep them, and the
+	// event's point into the fetched batch's buffer.
+	if !d.matched {
+		d.match, d.matched = p.cat.Match(d.provider, d.model), true
+	}
+	var cost, ref pricing.Result
+	var err error
+	if refTime := pricing.ReferenceTime(p.cfg.ReferenceDate, ev.Time); d.match != nil {
+		cost, ref, err = d.match.CostPair(u, ev.Time, refTime)
+	} else { // the catalog counts the unknown model's requests
+		cost, ref, err = p.cat.CostPair(u, d.provider, d.model, ev.Time, refTime)
+	}
 	if err != nil {
 		return p.deadLetter(m, err.Error())
 	}
@@ -295,22 +309,17 @@ func (p *partition) process(m *kafka.Message) outcome {
 	ts := p.tasks[tk] // looked up once: the task map is the largest the event touches
 	coldTask := tk.window < p.taskFloor || ts == nil && p.wasEvicted(tk)
 	if late || coldTask {
-		cp := *ev // the decoder's event is reused; a deferred event keeps a copy
-		e.ev = &cp
+		e.ev = detach(ev) // the decoder's event is reused, and its strings share the message's buffer
 	}
 	if p.largestSum() > overflowGuard-uint64(max(e.cost, e.refCost, 6*schemas.MaxTokens)) && !p.fits(&e, ts, coldTask) {
 		return p.deadLetter(m, "adding this event would take a usage or task state's sums past their columns' maximum (Int64 nano-dollars)")
 	}
 	applied := false
-	var d *dimsRec // the event's interned dims, looked up once for every resolution
 	for i := range p.usage {
 		r := &p.usage[i]
 		if w := r.start(t); w < r.floor {
 			r.cold = append(r.cold, e)
 		} else {
-			if d == nil {
-				d = p.intern.canon(eventDims(e.ev))
-			}
 			applied = r.applyAt(stateKey{w, d}, &e) || applied
 		}
 	}
@@ -363,7 +372,11 @@ func (p *partition) applyTaskTo(s *taskState, k taskKey, e *priced) bool {
 
 func (p *partition) deadLetter(m *kafka.Message, reason string) outcome {
 	if m.Offset > p.dlqThrough {
-		p.dlq = append(p.dlq, deadLetter{msg: *m, reason: reason})
+		d := deadLetter{msg: *m, reason: reason}
+		// The key and value live in the fetched batch's buffer, which is
+		// reused once the batch is processed; headers are kafka-go's own.
+		d.msg.Key, d.msg.Value = bytes.Clone(m.Key), bytes.Clone(m.Value)
+		p.dlq = append(p.dlq, d)
 	}
 	return p.count(outDeadLettered)
 }
@@ -389,6 +402,17 @@ func (p *partition) pending() int {
 		n += len(p.usage[i].dirty) + len(p.usage[i].cold)
 	}
 	return n
+}
+
+// detach returns a copy of ev whose strings are its own: the decoder's
+// strings point into the message (Decoder.Shared), whose buffer the fetcher
+// reuses once its batch is processed.
+func detach(ev *schemas.Event) *schemas.Event {
+	cp := *ev
+	for _, s := range []*string{&cp.EventID, &cp.Tenant, &cp.TaskID, &cp.TaskType, &cp.App, &cp.Provider, &cp.Model, &cp.Operation, &cp.Status} {
+		*s = strings.Clone(*s)
+	}
+	return &cp
 }
 
 // flushBatch is what one flush of a partition makes durable.

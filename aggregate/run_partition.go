@@ -30,8 +30,8 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 		return
 	}
 	fetchCtx, stopFetch := context.WithCancel(gctx)
-	msgs := make(chan []kafka.Message, 8)
-	spent := make(chan []kafka.Message, cap(msgs)+1) // batches handed back for reuse
+	msgs := make(chan *fetched, 8)
+	spent := make(chan *fetched, cap(msgs)+1) // batches handed back for reuse
 	f := &fetcher{dialer: a.sec.Dialer(10 * time.Second), brokers: a.cfg.Brokers, topic: a.cfg.Topic, partition: as.ID,
 		maxBytes: 16 << 20, maxWait: 250 * time.Millisecond, log: log}
 	fetched := make(chan struct{})
@@ -116,7 +116,8 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 			return
 		case err := <-cur.doneChan():
 			complete(err)
-		case batch := <-msgs:
+		case fb := <-msgs:
+			batch := fb.msgs
 			for i := range batch {
 				if gctx.Err() != nil {
 					break // the generation ended; the select sees it
@@ -141,7 +142,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 				}
 				a.m.lag.WithLabelValues(strconv.Itoa(int(id))).Set(float64(m.HighWaterMark - m.Offset - 1))
 			}
-			recycle(spent, batch)
+			recycle(spent, fb)
 		case now := <-tick.C:
 			a.m.publish(p, &pub)
 			fc.caughtUp = fc.caughtUp && len(msgs) == 0

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jevonsdev/jevons/pricing"
 	"github.com/jevonsdev/jevons/schemas"
 )
 
@@ -35,6 +36,10 @@ func eventDims(ev *schemas.Event) dims {
 type dimsRec struct {
 	dims
 	cur [numRes]*usageState
+	// The catalog's match of the provider and model (nil: unknown), once
+	// matched: the catalog's own cache is shared by every partition.
+	match   *pricing.Model
+	matched bool
 }
 
 // stateKey is a usage state's key in memory: its window and its dims,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -107,8 +108,10 @@ func costFast(prices *[numParts]uint64, parts *[numParts]int64, div uint64) (int
 
 func (c *Catalog) noteUnknown(provider, model string) {
 	c.unknownMu.Lock()
-	if n, ok := c.unknown[[2]string{provider, model}]; ok || len(c.unknown) < maxCached {
+	if n, ok := c.unknown[[2]string{provider, model}]; ok {
 		c.unknown[[2]string{provider, model}] = n + 1
+	} else if len(c.unknown) < maxCached { // a key of its own: the caller's strings may point into a reused buffer
+		c.unknown[[2]string{strings.Clone(provider), strings.Clone(model)}] = 1
 	}
 	c.unknownMu.Unlock()
 }
@@ -162,6 +165,20 @@ func (c *Catalog) CostPair(u Usage, provider, model string, t, ref time.Time) (a
 		c.noteUnknown(provider, model)
 		return Result{}, Result{}, nil
 	}
+	return m.costPair(u, t, ref)
+}
+
+// CostPair is Catalog.CostPair for a model already matched: a caller that
+// keeps the match of each (provider, model) it sees skips the catalog's
+// shared cache.
+func (m *Model) CostPair(u Usage, t, ref time.Time) (at, atRef Result, err error) {
+	if err := u.Validate(); err != nil {
+		return Result{}, Result{}, err
+	}
+	return m.costPair(u, t, ref)
+}
+
+func (m *Model) costPair(u Usage, t, ref time.Time) (at, atRef Result, err error) {
 	if at, err = m.Cost(u, t); err != nil {
 		return Result{}, Result{}, err
 	}

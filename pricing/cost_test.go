@@ -2,10 +2,12 @@ package pricing
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func at(s string) time.Time {
@@ -242,5 +244,33 @@ func TestCostPairEqualsTwoCostAtCalls(t *testing.T) {
 				t.Fatalf("%v at %v ref %v: pair %+v %+v, separately %+v %+v", q, tm, ref, a, b, a2, b2)
 			}
 		}
+	}
+}
+
+// The match cache and the unknown-model counts keep copies of the strings
+// they are given: a caller's may point into a buffer it then reuses. When
+// the cache kept the caller's, a key overwritten in place was filed under
+// its new bytes once the cache grew, and another model got its match.
+func TestTheCatalogKeepsItsOwnCopiesOfNames(t *testing.T) {
+	c := MustDefault()
+	buf := []byte("gpt-4o")
+	model := unsafe.String(&buf[0], len(buf))
+	want := c.Match("openai", model) // the first match of gpt-4o: the cache adds it
+	if want == nil {
+		t.Fatal("gpt-4o does not match")
+	}
+	_, _ = c.CostAt(Usage{Input: 1}, "openai", model+"-unknown", time.Time{})
+	unknown := []byte("not-a-model")
+	_, _ = c.CostAt(Usage{Input: 1}, "openai", unsafe.String(&unknown[0], len(unknown)), time.Time{})
+	copy(buf, "o3-pro")
+	copy(unknown, "xxxxxxxxxxx")
+	for i := range 32 { // the cache grows past its first group: every key is filed again
+		c.Match("openai", fmt.Sprint("not-a-model-", i))
+	}
+	if m := c.Match("openai", "o3-pro"); m == want {
+		t.Fatal("o3-pro matched gpt-4o's model: the cache kept the caller's bytes")
+	}
+	if got := fmt.Sprint(c.Unknown()); !strings.Contains(got, "not-a-model ") || strings.Contains(got, "xxx") {
+		t.Fatalf("unknown models %s: want not-a-model counted under its own name", got)
 	}
 }

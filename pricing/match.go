@@ -166,6 +166,9 @@ func (c *Catalog) Match(provider, model string) *Model {
 		return m
 	}
 	m = c.resolve(provider, model)
+	// The cache keeps its own copies: a caller's strings may point into a
+	// buffer it reuses (the aggregator's fetched batches).
+	provider, model = strings.Clone(provider), strings.Clone(model)
 	c.mu.Lock()
 	if c.cached < maxCached {
 		byModel := c.cache[provider]

@@ -21,8 +21,8 @@ func (e *SyntaxError) Error() string {
 // reuse one per goroutine.
 type Decoder struct {
 	// Shared lets decoded strings alias the input instead of copying it:
-	// one allocation less per event, for callers that never modify a
-	// message's bytes after decoding it (Kafka messages are not reused).
+	// one allocation less per event, for callers that copy whatever they
+	// keep before they modify or reuse the input.
 	Shared bool
 
 	noFast bool // tests: always take the general path
