@@ -368,10 +368,31 @@ func parseTime(s string) (time.Time, error) {
 			}
 		}
 		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && okF && mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h < 24 && mi < 60 && sec < 60 {
-			return time.Date(y, time.Month(mo), d, h, mi, sec, ns, time.UTC), nil
+			// time.Date's normalization is not needed for a valid date,
+			// and cost more than the rest of the parse.
+			unix := int64(daysFromCivil(y, mo, d))*86400 + int64(h*3600+mi*60+sec)
+			return time.Unix(unix, int64(ns)).UTC(), nil
 		}
 	}
 	return time.Parse(time.RFC3339Nano, s)
+}
+
+// daysFromCivil returns the days from 1970-01-01 to the proleptic
+// Gregorian date y-m-d (Howard Hinnant's algorithm: years counted from
+// March, in 400-year eras of 146,097 days).
+func daysFromCivil(y, m, d int) int {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399 // floor division
+	}
+	era /= 400
+	yoe := y - era*400                     // [0, 399]
+	doy := (153*((m+9)%12)+2)/5 + d - 1    // [0, 365], from March 1st
+	doe := yoe*365 + yoe/4 - yoe/100 + doy // [0, 146096]
+	return era*146097 + doe - 719468
 }
 
 func daysIn(m, y int) int {

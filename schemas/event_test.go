@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"sort"
@@ -236,6 +238,43 @@ func BenchmarkDecode(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for range b.N {
 		if err := d.Decode(data, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The direct parse of the common UTC form gives the instant the time
+// package gives, from year 0 to 9999: leap days, century years, the ends
+// of months and fractions of every length.
+func TestParseTimeIsTheTimePackagesParse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	check := func(s string) {
+		t.Helper()
+		want, werr := time.Parse(time.RFC3339Nano, s)
+		got, err := parseTime(s)
+		if (err == nil) != (werr == nil) || !got.Equal(want) || got != want.UTC() {
+			t.Fatalf("%s: got %v (%v), want %v (%v)", s, got, err, want, werr)
+		}
+	}
+	for _, s := range []string{"0000-01-01T00:00:00Z", "0000-02-29T23:59:59.999999999Z", "0000-03-01T00:00:00Z",
+		"1582-10-15T00:00:00Z", "1900-02-28T12:00:00Z", "1969-12-31T23:59:59.5Z", "1970-01-01T00:00:00Z",
+		"2000-02-29T00:00:00Z", "2100-02-28T00:00:00Z", "2024-12-31T23:59:59.1Z", "9999-12-31T23:59:59.123456789Z"} {
+		check(s)
+	}
+	for range 200_000 {
+		y, mo := rng.IntN(10000), 1+rng.IntN(12)
+		d := 1 + rng.IntN(daysIn(mo, y))
+		frac := ""
+		if n := rng.IntN(10); n > 0 {
+			frac = fmt.Sprintf(".%0*d", n, rng.IntN(int(math.Pow10(n))))
+		}
+		check(fmt.Sprintf("%04d-%02d-%02dT%02d:%02d:%02d%sZ", y, mo, d, rng.IntN(24), rng.IntN(60), rng.IntN(60), frac))
+	}
+}
+
+func BenchmarkParseTime(b *testing.B) {
+	for range b.N {
+		if _, err := parseTime("2026-03-01T12:34:56.789Z"); err != nil {
 			b.Fatal(err)
 		}
 	}
