@@ -213,7 +213,10 @@ func recycle(spent chan<- *fetched, batch *fetched) {
 	batch.msgs = batch.msgs[:0]
 	kept := batch.chunks[:0]
 	for _, c := range batch.chunks {
-		if cap(c) == msgChunk && len(kept) < maxKeptChunks { // a larger one held one large message
+		// Only chunks this batch used are kept (an idle partition's
+		// small batches come to hold one each), and never a larger one:
+		// it held one large message.
+		if cap(c) == msgChunk && len(c) > 0 && len(kept) < maxKeptChunks {
 			kept = append(kept, c[:0])
 		}
 	}

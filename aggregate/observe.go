@@ -9,7 +9,8 @@ import (
 // Observer sees every event the moment it is added to its task state, on
 // the partition's goroutine, before any flush: stream alerting (package
 // alert) evaluates runaway tasks with it. ObserveTask must not block or
-// keep o (it is reused); it may keep o's strings. A partition calls it in offset order, except for
+// keep o (it is reused) or o.Partial.Models (the state's own slice, changed
+// in place); it may keep the strings of either. A partition calls it in offset order, except for
 // events of a task reloaded from storage (evicted while idle, or after a
 // restart): those reach it when the reload lands, at the next flush.
 type Observer interface {

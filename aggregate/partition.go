@@ -409,8 +409,20 @@ func (p *partition) pending() int {
 // reuses once its batch is processed.
 func detach(ev *schemas.Event) *schemas.Event {
 	cp := *ev
-	for _, s := range []*string{&cp.EventID, &cp.Tenant, &cp.TaskID, &cp.TaskType, &cp.App, &cp.Provider, &cp.Model, &cp.Operation, &cp.Status} {
-		*s = strings.Clone(*s)
+	fields := [...]*string{&cp.EventID, &cp.Tenant, &cp.TaskID, &cp.TaskType, &cp.App, &cp.Provider, &cp.Model, &cp.Operation, &cp.Status}
+	n := 0
+	for _, s := range fields {
+		n += len(*s)
+	}
+	var b strings.Builder // one allocation for all of them
+	b.Grow(n)
+	for _, s := range fields {
+		b.WriteString(*s)
+	}
+	all := b.String()
+	for _, s := range fields {
+		n := len(*s)
+		*s, all = all[:n], all[n:]
 	}
 	return &cp
 }

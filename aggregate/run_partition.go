@@ -34,9 +34,9 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 	spent := make(chan *fetched, cap(msgs)+1) // batches handed back for reuse
 	f := &fetcher{dialer: a.sec.Dialer(10 * time.Second), brokers: a.cfg.Brokers, topic: a.cfg.Topic, partition: as.ID,
 		maxBytes: 16 << 20, maxWait: 250 * time.Millisecond, log: log}
-	fetched := make(chan struct{})
-	go func() { defer close(fetched); f.run(fetchCtx, start, msgs, spent) }()
-	defer func() { stopFetch(); <-fetched }()
+	fetchDone := make(chan struct{})
+	go func() { defer close(fetchDone); f.run(fetchCtx, start, msgs, spent) }()
+	defer func() { stopFetch(); <-fetchDone }()
 
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

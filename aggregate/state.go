@@ -76,7 +76,9 @@ func (k taskKey) clone(in *interner) taskKey {
 // usage states with equal dims must share the pointer (stateKey compares
 // pointers), so this table is never reset while a state holds one of its
 // values; the partition rebuilds it from the states in memory instead
-// (partition.compactDims), which bounds it by the states kept.
+// (partition.compactDims), which bounds it by the states kept (between
+// rebuilds it also holds the combinations of late and dead-lettered events,
+// which are interned before pricing).
 type interner struct {
 	m    map[string]string
 	dims map[dims]*dimsRec

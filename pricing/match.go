@@ -166,18 +166,17 @@ func (c *Catalog) Match(provider, model string) *Model {
 		return m
 	}
 	m = c.resolve(provider, model)
-	// The cache keeps its own copies: a caller's strings may point into a
-	// buffer it reuses (the aggregator's fetched batches).
-	provider, model = strings.Clone(provider), strings.Clone(model)
 	c.mu.Lock()
 	if c.cached < maxCached {
+		// The cache keeps its own copies: a caller's strings may point
+		// into a buffer it reuses (the aggregator's fetched batches).
 		byModel := c.cache[provider]
 		if byModel == nil {
 			byModel = map[string]*Model{}
-			c.cache[provider] = byModel
+			c.cache[strings.Clone(provider)] = byModel
 		}
 		if _, dup := byModel[model]; !dup {
-			byModel[model] = m
+			byModel[strings.Clone(model)] = m
 			c.cached++
 		}
 	}
