@@ -101,7 +101,7 @@ func TestClusterFaultsKeepTotalsExact(t *testing.T) {
 			if faultOver.After(from) {
 				from = faultOver
 			}
-			e.waitCaughtUp(5 * time.Minute)
+			e.waitCaughtUp(5*time.Minute, truth.Messages)
 			caughtUp := time.Now()
 			e.verify(truth)
 			e.dlqExact(truth.Bad)

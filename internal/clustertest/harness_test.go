@@ -237,13 +237,29 @@ func (a *aggregator) metrics() map[string]int64 {
 }
 
 // waitCaughtUp waits until every message on the topic is inside a
-// checkpointed flush: the lag is 0.
-func (e *env) waitCaughtUp(timeout time.Duration) {
+// checkpointed flush: the lag is 0. The end offsets must account for the
+// produced messages first: a broker just back from a SIGSTOP may still
+// answer as the leader it was, with the end offsets of before the stop,
+// and the lag would read 0 while the new leaders' messages are unread.
+func (e *env) waitCaughtUp(timeout time.Duration, produced int64) {
 	e.t.Helper()
 	ctx := context.Background()
-	ends, err := progress.EndOffsets(ctx, nil, e.c.Kafka, e.topic)
-	if err != nil {
-		e.t.Fatal(err)
+	deadline := time.Now().Add(timeout)
+	var ends map[int]int64
+	for {
+		var err error
+		ends, err = progress.EndOffsets(ctx, nil, e.c.Kafka, e.topic)
+		sum := int64(0)
+		for _, o := range ends {
+			sum += o
+		}
+		if err == nil && sum >= produced {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the topic's end offsets add up to %d (error: %v), want the %d messages produced", sum, err, produced)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	if err := progress.WaitCaughtUp(ctx, e.conn, e.db, e.group, e.topic, ends, timeout); err != nil {
 		e.t.Fatal(err)
