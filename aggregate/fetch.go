@@ -130,6 +130,7 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out 
 	rd.reset(batch.chunks)
 	renew := false // a hand-over waited: the read deadline is renewed before the next read
 	send := func() bool {
+		batch.chunks = rd.chunks // the reader may have added chunks
 		select {
 		case out <- batch:
 			batch = nextBatch(spent)
@@ -166,7 +167,6 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, offset int64, out 
 				batch.msgs = batch.msgs[:len(batch.msgs)-1]
 				break
 			}
-			batch.chunks = rd.chunks
 			offset = m.Offset + 1 // m carries its fetch's high watermark
 			if len(batch.msgs) == fetchBatch && !send() {
 				_ = b.Close()
