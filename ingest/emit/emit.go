@@ -34,7 +34,11 @@ type Config struct {
 	// waits up to BlockTimeout for room first.
 	QueueSize    int
 	BlockTimeout time.Duration
-	// BatchSize and BatchTimeout shape Kafka produce requests.
+	// BatchSize and BatchTimeout shape Kafka produce requests: a
+	// partition's batch is sent when it holds BatchSize events or
+	// BatchTimeout after its first. kafka-go sizes every new batch for
+	// BatchSize messages, zeroed, so a producer whose events trickle in,
+	// one per batch, pays that per event (README "Producing events").
 	BatchSize    int
 	BatchTimeout time.Duration
 	// Compression: none, gzip, snappy, lz4 or zstd.
@@ -57,7 +61,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Brokers: []string{"127.0.0.1:9092"}, Topic: DefaultTopic, Partitions: 12, ReplicationFactor: -1,
-		QueueSize: 100_000, BatchSize: 5_000, BatchTimeout: 20 * time.Millisecond,
+		QueueSize: 100_000, BatchSize: 1_000, BatchTimeout: 20 * time.Millisecond,
 		Compression: "lz4", MaxAttempts: 40, MaxInFlight: 200_000,
 	}
 }
@@ -270,7 +274,10 @@ func (e *Emitter) pump() {
 				<-e.inFlight
 			}
 		}
-		batch = make([]kafka.Message, 0, e.cfg.BatchSize) // the writer keeps the old slice's messages
+		// The async writer copies each message into its own batch and keeps
+		// nothing of the slice: it is reused, cleared so that it holds no
+		// event bytes past their send.
+		clear(batch)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -208,4 +209,61 @@ func readPartition(t *testing.T, ctx context.Context, broker, topic string, p in
 		out = append(out, m)
 	}
 	return out
+}
+
+// A service whose events trickle in sends each in a produce request of its
+// own. kafka-go sizes every new batch for BatchSize messages, so the
+// default BatchSize is what each such event costs: with 5,000 it was about
+// 1.1 MB per event (BenchmarkEmitTrickle has the figures).
+func TestATrickleOfEventsCostsLittleMemoryPerEvent(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := DefaultConfig()
+	cfg.Brokers, cfg.Topic = c.ListenAddrs(), fmt.Sprintf("emit-trickle-%d", time.Now().UnixNano())
+	if raceEnabled {
+		cfg.Compression = "none"
+	}
+	em, err := New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer em.Close(canceled())
+	const n = 40
+	perEvent := trickle(t, em, n+5, 5) / n
+	t.Logf("%d bytes allocated per event, one event per produce request", perEvent)
+	const limit = 512 << 10
+	if perEvent > limit {
+		t.Fatalf("%d bytes allocated per event sent alone, want at most %d", perEvent, limit)
+	}
+}
+
+// trickle emits n events one at a time, each once the one before it is
+// acknowledged, and returns the bytes the process allocated for the last
+// n-skip of them.
+func trickle(tb testing.TB, em *Emitter, n, skip int) uint64 {
+	tb.Helper()
+	var m0, m1 runtime.MemStats
+	for i := range n {
+		if i == skip {
+			runtime.ReadMemStats(&m0)
+		}
+		if err := em.Emit(context.Background(), testEvent(fmt.Sprintf("a%04d", i%1000), i)); err != nil { // keys across partitions
+			tb.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for s := em.Stats(); s.Sent+s.Failed < uint64(i+1); s = em.Stats() {
+			if time.Now().After(deadline) {
+				tb.Fatalf("event %d not acknowledged within a minute: %+v", i, s)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if s := em.Stats(); s.Failed > 0 {
+			tb.Fatalf("event %d failed: %+v", i, s)
+		}
+	}
+	runtime.ReadMemStats(&m1)
+	return m1.TotalAlloc - m0.TotalAlloc
 }
