@@ -98,6 +98,8 @@ func TestClickHouseOverTLSWithAPasswordOnTheRealServer(t *testing.T) {
 		{"a wrong password", sink.Config{Addr: s.ClickHouse, Database: "jevons", Username: s.ClickHouseUser, Password: "wrong-password", TLS: secure.TLS{Enabled: true, CAFile: s.CAFile}}, "password"},
 		{"no password", sink.Config{Addr: s.ClickHouse, Database: "jevons", Username: s.ClickHouseUser, TLS: secure.TLS{Enabled: true, CAFile: s.CAFile}}, "password"},
 		{"TLS without the CA", sink.Config{Addr: s.ClickHouse, Database: "jevons", Username: s.ClickHouseUser, Password: pass, TLS: secure.TLS{Enabled: true}}, "certificate signed by unknown authority"},
+		{"TLS checked against the server name", sink.Config{Addr: s.ClickHouse, Database: "jevons", Username: s.ClickHouseUser, Password: pass, TLS: secure.TLS{Enabled: true, CAFile: s.CAFile, ServerName: "localhost"}}, ""},
+		{"a server name the certificate does not hold", sink.Config{Addr: s.ClickHouse, Database: "jevons", Username: s.ClickHouseUser, Password: pass, TLS: secure.TLS{Enabled: true, CAFile: s.CAFile, ServerName: "clickhouse.example.com"}}, "clickhouse.example.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -2,10 +2,13 @@ package sink
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -72,8 +75,8 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 	opts := &clickhouse.Options{
 		Addr:        strings.Split(cfg.Addr, ","),
 		Auth:        clickhouse.Auth{Database: "default", Username: cfg.Username, Password: cfg.Password.Reveal()},
-		TLS:         tlsCfg,
 		DialTimeout: cfg.DialTimeout,
+		DialContext: dialer(cfg.DialTimeout, tlsCfg),
 		ReadTimeout: 5 * time.Minute,
 		// A connection keeps its send buffer between queries, and an
 		// insert is written out whenever the buffer passes this size
@@ -98,6 +101,83 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 		return open(ctx, opts)
 	}
 	return conn, nil
+}
+
+// dialer connects as clickhouse-go does without one (TCP, then TLS when
+// configured, checking the name dialled unless the config names another),
+// with every write bounded by writeTimeout (see boundedWrites).
+func dialer(timeout time.Duration, tlsCfg *tls.Config) func(context.Context, string) (net.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		d := net.Dialer{Timeout: timeout}
+		raw, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		conn := net.Conn(&boundedWrites{Conn: raw})
+		if tlsCfg == nil {
+			return conn, nil
+		}
+		cfg := tlsCfg
+		if cfg.ServerName == "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			cfg = cfg.Clone()
+			cfg.ServerName = host
+		}
+		tc := tls.Client(conn, cfg)
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if err := tc.HandshakeContext(hctx); err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		return tc, nil
+	}
+}
+
+// boundedWrites fails a write that the server does not take within
+// writeTimeout (or the caller's own deadline, if sooner). An insert sends
+// its blocks with Batch.Flush, which, unlike Send, does not close the
+// connection when the insert's context ends: without this bound, a server
+// that stops reading (a host gone without a reset) would hold the write
+// until TCP gave up, about 15 minutes.
+type boundedWrites struct {
+	net.Conn
+	mu       sync.Mutex
+	deadline time.Time // the caller's write deadline; zero: none
+}
+
+// writeTimeout bounds each write to ClickHouse (a variable for tests).
+var writeTimeout = 2 * time.Minute
+
+func (c *boundedWrites) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	d := time.Now().Add(writeTimeout)
+	if !c.deadline.IsZero() && c.deadline.Before(d) {
+		d = c.deadline
+	}
+	err := c.Conn.SetWriteDeadline(d)
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *boundedWrites) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = t
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *boundedWrites) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deadline = t
+	return c.Conn.SetWriteDeadline(t)
 }
 
 // sendBuffer is the size past which a connection writes out the part of

@@ -17,8 +17,21 @@ import (
 // across batches), whatever a batch holds (here one holds nothing and one
 // holds no task), and an insert larger than the connection's send buffer
 // goes out in pieces.
+//
+// The driver's columns hold at most blockRows rows at a time: with blocks
+// of 1,000 rows, batches cross block boundaries, and one spans several.
 func TestOneInsertHoldsEveryBatchsRowsAsWritten(t *testing.T) {
-	ctx, st := migratedStore(t, "sink_group", 2*time.Minute)
+	for _, rows := range []int{blockRows, 1000} {
+		t.Run(fmt.Sprintf("blocks of %d rows", rows), func(t *testing.T) {
+			defer func(n int) { blockRows = n }(blockRows)
+			blockRows = rows
+			oneInsertHoldsEveryBatchsRows(t, fmt.Sprintf("sink_group_%d", rows))
+		})
+	}
+}
+
+func oneInsertHoldsEveryBatchsRows(t *testing.T, db string) {
+	ctx, st := migratedStore(t, db, 2*time.Minute)
 	w := time.Date(2026, 3, 1, 12, 34, 0, 0, time.UTC)
 	long := strings.Repeat("m", 400)
 	var bs []*Batch

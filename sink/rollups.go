@@ -229,8 +229,11 @@ type columns interface {
 }
 
 // insertColumns sends one insert with an explicit column list (the form
-// ClickHouse 18.16 accepts from clickhouse-go): each part's columns are
-// appended whole, then written_at.
+// ClickHouse 18.16 accepts from clickhouse-go): each part's columns, then
+// written_at, in blocks of at most blockRows rows. The driver copies the
+// columns into its own, and after each block it reuses them: the copy of
+// a large insert costs one block, not the whole insert twice over (its
+// columns grown by doubling).
 func (s *Store) insertColumns(ctx context.Context, table, columnList string, parts []columns, writtenAt time.Time) error {
 	n := 0
 	for _, p := range parts {
@@ -244,27 +247,35 @@ func (s *Store) insertColumns(ctx context.Context, table, columnList string, par
 	if err != nil {
 		return fmt.Errorf("insert %s: %w", table, err)
 	}
-	last := 0
-	for _, p := range parts {
-		if p.Len() == 0 {
-			continue
-		}
-		cols := p.Columns()
-		for i, c := range cols {
-			if err := batch.Column(i).Append(c); err != nil {
-				_ = batch.Abort()
-				return fmt.Errorf("insert %s column %d: %w", table, i, err)
-			}
-		}
-		last = len(cols)
-	}
-	written := make([]int64, n)
+	written := make([]int64, min(n, blockRows))
 	for i := range written {
 		written[i] = writtenAt.Unix()
 	}
-	if err := batch.Column(last).Append(written); err != nil {
-		_ = batch.Abort()
-		return fmt.Errorf("insert %s column %d: %w", table, last, err)
+	inBlock := 0
+	for _, p := range parts {
+		cols := p.Columns()
+		for lo, rows := 0, p.Len(); lo < rows; {
+			hi := min(rows, lo+blockRows-inBlock)
+			for i := range len(cols) + 1 {
+				c := any(written[:hi-lo])
+				if i < len(cols) {
+					c = rowRange(cols[i], lo, hi)
+				}
+				if err := batch.Column(i).Append(c); err != nil {
+					_ = batch.Abort()
+					return fmt.Errorf("insert %s column %d: %w", table, i, err)
+				}
+			}
+			inBlock += hi - lo
+			lo = hi
+			if inBlock == blockRows {
+				if err := batch.Flush(); err != nil {
+					_ = batch.Abort()
+					return fmt.Errorf("insert %s: %w", table, err)
+				}
+				inBlock = 0
+			}
+		}
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %s: %w", table, err)
@@ -273,6 +284,29 @@ func (s *Store) insertColumns(ctx context.Context, table, columnList string, par
 		s.OnInsert(table, n, time.Since(start))
 	}
 	return nil
+}
+
+// blockRows is the most rows the driver holds of an insert: a block of
+// rows is sent when it has this many (a variable for tests).
+var blockRows = 1 << 14
+
+// rowRange returns rows lo to hi of a column slice.
+func rowRange(c any, lo, hi int) any {
+	switch c := c.(type) {
+	case []string:
+		return c[lo:hi]
+	case []uint64:
+		return c[lo:hi]
+	case []int64:
+		return c[lo:hi]
+	case []uint32:
+		return c[lo:hi]
+	case []uint8:
+		return c[lo:hi]
+	case [][]string:
+		return c[lo:hi]
+	}
+	panic(fmt.Sprintf("sink: no row range of a %T column", c))
 }
 
 // LoadCheckpoint returns the newest checkpoint of a partition.
