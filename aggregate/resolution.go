@@ -34,6 +34,7 @@ type usageRes struct {
 
 	overflowed int64  // late corrections left out of a state they would overflow
 	largest    uint64 // no state has a sum above this
+	month      monthCache
 }
 
 func newUsageRes(table string, size time.Duration) usageRes {
@@ -57,7 +58,7 @@ func resolutions(cfg *Config) [numRes]usageRes {
 // start returns the start of the window of this resolution holding t.
 func (r *usageRes) start(t int64) int64 {
 	if r.size == 0 {
-		return monthStart(t)
+		return r.month.start(t)
 	}
 	return windowStart(t, r.size)
 }
@@ -75,6 +76,20 @@ func (r *usageRes) floorAt(clock, lateness int64) int64 {
 func monthStart(t int64) int64 {
 	d := time.UnixMilli(t).UTC()
 	return time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+}
+
+// monthCache is the month asked for last, [from, to) in unix ms: most
+// events fall in the month of the event before them, and the calendar
+// arithmetic of monthStart costs more than the rest of a window lookup.
+type monthCache struct{ from, to int64 }
+
+func (c *monthCache) start(t int64) int64 {
+	if t >= c.from && t < c.to {
+		return c.from
+	}
+	c.from = monthStart(t)
+	c.to = time.UnixMilli(c.from).UTC().AddDate(0, 1, 0).UnixMilli()
+	return c.from
 }
 
 // key returns the usage key of an event at this resolution.

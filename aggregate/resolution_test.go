@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -47,6 +48,29 @@ func TestMonthFloorFollowsTheWatermark(t *testing.T) {
 		ms := c.UnixMilli()
 		if !(r.floorAt(ms, late) <= day.floorAt(ms, late) && day.floorAt(ms, late) <= minute.floorAt(ms, late)) {
 			t.Fatalf("at %s the floors are month %d, day %d, minute %d", c, r.floorAt(ms, late), day.floorAt(ms, late), minute.floorAt(ms, late))
+		}
+	}
+}
+
+// The cached month start is monthStart's, in any order of times: month
+// ends, leap days, before 1970, and jumps back and forth.
+func TestMonthCacheIsMonthStart(t *testing.T) {
+	var c monthCache
+	rng := rand.New(rand.NewPCG(3, 4))
+	times := []int64{0, -1, 1, time.Date(2024, 2, 29, 23, 59, 59, 999e6, time.UTC).UnixMilli(),
+		time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).UnixMilli(), time.Date(2024, 2, 29, 23, 59, 59, 999e6, time.UTC).UnixMilli(),
+		time.Date(1969, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli(), time.Date(2105, 12, 31, 23, 59, 59, 0, time.UTC).UnixMilli()}
+	for range 200_000 {
+		switch last := times[len(times)-1]; rng.IntN(3) {
+		case 0: // near the last one, as a stream's are
+			times = append(times, last+rng.Int64N(2*86_400_000)-86_400_000)
+		default:
+			times = append(times, rng.Int64N(5_000_000_000_000)-1_000_000_000_000)
+		}
+	}
+	for _, ts := range times {
+		if got, want := c.start(ts), monthStart(ts); got != want {
+			t.Fatalf("month start of %d (%s): got %d, want %d", ts, time.UnixMilli(ts).UTC(), got, want)
 		}
 	}
 }
