@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -104,11 +105,17 @@ func Open(ctx context.Context, cfg Config) (driver.Conn, error) {
 }
 
 // dialer connects as clickhouse-go does without one (TCP, then TLS when
-// configured, checking the name dialled unless the config names another),
-// with every write bounded by writeTimeout (see boundedWrites).
+// configured, checking the name dialled unless the config names another,
+// all within one DialTimeout per address), with every write bounded by
+// writeTimeout (see boundedWrites). clickhouse-go gives every address of a
+// comma list the same context, ending one DialTimeout after the first
+// try: each address gets its own timeout instead, as its own dial does,
+// so that a host that hangs does not leave the next one no time.
 func dialer(timeout time.Duration, tlsCfg *tls.Config) func(context.Context, string) (net.Conn, error) {
 	return func(ctx context.Context, addr string) (net.Conn, error) {
-		d := net.Dialer{Timeout: timeout}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		var d net.Dialer
 		raw, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, err
@@ -127,9 +134,7 @@ func dialer(timeout time.Duration, tlsCfg *tls.Config) func(context.Context, str
 			cfg.ServerName = host
 		}
 		tc := tls.Client(conn, cfg)
-		hctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		if err := tc.HandshakeContext(hctx); err != nil {
+		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			return nil, err
 		}
@@ -137,7 +142,7 @@ func dialer(timeout time.Duration, tlsCfg *tls.Config) func(context.Context, str
 	}
 }
 
-// boundedWrites fails a write that the server does not take within
+// boundedWrites fails a write call that the server does not take within
 // writeTimeout (or the caller's own deadline, if sooner). An insert sends
 // its blocks with Batch.Flush, which, unlike Send, does not close the
 // connection when the insert's context ends: without this bound, a server
@@ -149,7 +154,17 @@ type boundedWrites struct {
 	deadline time.Time // the caller's write deadline; zero: none
 }
 
-// writeTimeout bounds each write to ClickHouse (a variable for tests).
+// SyscallConn is the socket's: clickhouse-go peeks at a pooled
+// connection's socket before reusing it, to drop one the server closed.
+func (c *boundedWrites) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("a %T has no socket to reach", c.Conn)
+	}
+	return sc.SyscallConn()
+}
+
+// writeTimeout bounds each write call to ClickHouse (a variable for tests).
 var writeTimeout = 2 * time.Minute
 
 func (c *boundedWrites) Write(b []byte) (int, error) {

@@ -2,11 +2,17 @@ package sink
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
+	"net/http/httptest"
 	"os"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jevonsdev/jevons/internal/itest"
 )
 
 // A server that stops reading must fail a write within writeTimeout, also
@@ -67,4 +73,64 @@ func TestAWriteTheServerDoesNotTakeFails(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clickhouse-go peeks at a pooled connection's socket before reusing it
+// (to drop one the server closed): the socket must be reachable through
+// the dialled connection, plain and under TLS.
+func TestTheDialledSocketStaysReachable(t *testing.T) {
+	srv := httptest.NewTLSServer(nil)
+	defer srv.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	for _, tlsCfg := range []*tls.Config{nil, {RootCAs: roots, ServerName: "example.com"}} {
+		conn, err := dialer(5*time.Second, tlsCfg)(context.Background(), srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		under := conn
+		if tc, ok := conn.(*tls.Conn); ok {
+			under = tc.NetConn()
+		} else if tlsCfg != nil {
+			t.Fatalf("a %T over TLS", conn)
+		}
+		sc, ok := under.(syscall.Conn)
+		if !ok {
+			t.Fatalf("a %T is no syscall.Conn", under)
+		}
+		if _, err := sc.SyscallConn(); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+	}
+}
+
+// A first address that accepts and never answers must leave the next
+// address a whole dial timeout: clickhouse-go gives every address the same
+// context, which the first one used up.
+func TestAHungFirstAddressFailsOverToTheNext(t *testing.T) {
+	addr := itest.ClickHouse(t)
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	cfg := DefaultConfig()
+	cfg.Addr, cfg.DialTimeout = hung.Addr().String()+","+addr, time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open %s: %v", cfg.Addr, err)
+	}
+	conn.Close()
 }

@@ -18,14 +18,18 @@ import (
 // holds no task), and an insert larger than the connection's send buffer
 // goes out in pieces.
 //
-// The driver's columns hold at most blockRows rows at a time: with blocks
-// of 1,000 rows, batches cross block boundaries, and one spans several.
+// The driver's columns hold at most blockRows rows at a time, and an INSERT
+// at most insertBlocks blocks: with smaller ones, batches cross block
+// boundaries, one spans several, the rows of a table end exactly on a
+// boundary (3,004 usage rows, 3,003 task rows), and the rows go out in
+// several INSERTs. Every row lands once: the tables are also counted
+// without FINAL.
 func TestOneInsertHoldsEveryBatchsRowsAsWritten(t *testing.T) {
-	for _, rows := range []int{blockRows, 1000} {
-		t.Run(fmt.Sprintf("blocks of %d rows", rows), func(t *testing.T) {
-			defer func(n int) { blockRows = n }(blockRows)
-			blockRows = rows
-			oneInsertHoldsEveryBatchsRows(t, fmt.Sprintf("sink_group_%d", rows))
+	for _, tc := range []struct{ rows, blocks int }{{blockRows, insertBlocks}, {1000, insertBlocks}, {1001, 2}, {1502, 1}, {751, 2}} {
+		t.Run(fmt.Sprintf("blocks of %d rows, %d per insert", tc.rows, tc.blocks), func(t *testing.T) {
+			defer func(n, m int) { blockRows, insertBlocks = n, m }(blockRows, insertBlocks)
+			blockRows, insertBlocks = tc.rows, tc.blocks
+			oneInsertHoldsEveryBatchsRows(t, "sink_group")
 		})
 	}
 }
@@ -105,8 +109,20 @@ func oneInsertHoldsEveryBatchsRows(t *testing.T, db string) {
 			t.Fatalf("task row %d:\n got %+v\nwant %+v", i, g, wantTasks[i])
 		}
 	}
-	var daily uint64
-	if err := st.conn.QueryRow(ctx, "SELECT count() FROM "+st.db+"."+UsageDailyTable).Scan(&daily); err != nil || daily != 0 {
-		t.Fatalf("%s holds %d rows (%v), written none", UsageDailyTable, daily, err)
+	for table, want := range map[string]int{UsageTable: len(wantUsage), TaskTable: len(wantTasks), UsageDailyTable: 0} {
+		var n uint64
+		if err := st.conn.QueryRow(ctx, "SELECT count() FROM "+st.db+"."+table).Scan(&n); err != nil || n != uint64(want) {
+			t.Fatalf("%s holds %d rows (%v), written %d", table, n, err, want)
+		}
+	}
+}
+
+// rowRange takes every column type the writer sends.
+func TestRowRangeTakesEveryColumn(t *testing.T) {
+	u, tk := schemas.UsageColsOf(schemas.UsageRow{}, schemas.UsageRow{}), schemas.TaskColsOf(schemas.TaskRow{}, schemas.TaskRow{})
+	for _, c := range append(u.Columns(), tk.Columns()...) {
+		if got := reflect.ValueOf(rowRange(c, 1, 2)); got.Kind() != reflect.Slice || got.Len() != 1 || got.Type() != reflect.TypeOf(c) {
+			t.Fatalf("rowRange of a %T gave %v", c, got)
+		}
 	}
 }

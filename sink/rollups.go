@@ -228,12 +228,15 @@ type columns interface {
 	Columns() []any
 }
 
-// insertColumns sends one insert with an explicit column list (the form
+// insertColumns sends the rows with an explicit column list (the form
 // ClickHouse 18.16 accepts from clickhouse-go): each part's columns, then
 // written_at, in blocks of at most blockRows rows. The driver copies the
 // columns into its own, and after each block it reuses them: the copy of
 // a large insert costs one block, not the whole insert twice over (its
-// columns grown by doubling).
+// columns grown by doubling). An INSERT holds at most insertBlocks blocks:
+// a current server answers every block of an INSERT with a packet the
+// driver reads only at its end, and enough of them unread would fill the
+// socket and stall the server.
 func (s *Store) insertColumns(ctx context.Context, table, columnList string, parts []columns, writtenAt time.Time) error {
 	n := 0
 	for _, p := range parts {
@@ -243,7 +246,8 @@ func (s *Store) insertColumns(ctx context.Context, table, columnList string, par
 		return nil
 	}
 	start := time.Now()
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columnList+")")
+	query := "INSERT INTO " + s.db + "." + table + " (" + columnList + ")"
+	batch, err := s.conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return fmt.Errorf("insert %s: %w", table, err)
 	}
@@ -251,7 +255,7 @@ func (s *Store) insertColumns(ctx context.Context, table, columnList string, par
 	for i := range written {
 		written[i] = writtenAt.Unix()
 	}
-	inBlock := 0
+	inBlock, blocks := 0, 0
 	for _, p := range parts {
 		cols := p.Columns()
 		for lo, rows := 0, p.Len(); lo < rows; {
@@ -268,12 +272,28 @@ func (s *Store) insertColumns(ctx context.Context, table, columnList string, par
 			}
 			inBlock += hi - lo
 			lo = hi
-			if inBlock == blockRows {
-				if err := batch.Flush(); err != nil {
-					_ = batch.Abort()
+			if inBlock < blockRows {
+				continue
+			}
+			// Flush, unlike Send, does not end with the context: the
+			// attempt's deadline is checked here.
+			if err := ctx.Err(); err != nil {
+				_ = batch.Abort()
+				return fmt.Errorf("insert %s: %w", table, err)
+			}
+			if err := batch.Flush(); err != nil {
+				_ = batch.Abort()
+				return fmt.Errorf("insert %s: %w", table, err)
+			}
+			inBlock, blocks = 0, blocks+1
+			if blocks == insertBlocks {
+				if err := batch.Send(); err != nil {
 					return fmt.Errorf("insert %s: %w", table, err)
 				}
-				inBlock = 0
+				if batch, err = s.conn.PrepareBatch(ctx, query); err != nil {
+					return fmt.Errorf("insert %s: %w", table, err)
+				}
+				blocks = 0
 			}
 		}
 	}
@@ -287,8 +307,10 @@ func (s *Store) insertColumns(ctx context.Context, table, columnList string, par
 }
 
 // blockRows is the most rows the driver holds of an insert: a block of
-// rows is sent when it has this many (a variable for tests).
-var blockRows = 1 << 14
+// rows is sent when it has this many; insertBlocks is the most blocks of
+// one INSERT (answers of about 1.3 KB each, far below a socket's buffer).
+// Variables for tests.
+var blockRows, insertBlocks = 1 << 14, 32
 
 // rowRange returns rows lo to hi of a column slice.
 func rowRange(c any, lo, hi int) any {
