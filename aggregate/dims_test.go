@@ -96,6 +96,11 @@ func TestInternedDimsStayCanonicalAndBounded(t *testing.T) {
 				}
 				live += len(p.usage[i].states)
 			}
+			for _, ts := range p.tasks {
+				if d := ts.dims; d != nil && !d.dropped && p.intern.dims[d.dims] != d {
+					t.Fatalf("offset %d: task %+v holds a dims hint %+v that is neither canonical nor dropped", off, ts.key, d.dims)
+				}
+			}
 			for _, rec := range p.intern.dims {
 				for i, s := range rec.cur {
 					if s != nil && (s.gone || p.usage[i].states[s.key] != s) {
@@ -117,4 +122,60 @@ func TestInternedDimsStayCanonicalAndBounded(t *testing.T) {
 		}
 	}
 	daysMatchMinutes(t, st)
+}
+
+// A task keeps the canonical record of its last event's dims as a hint for
+// its next event. When the table of records is rebuilt without that record
+// (no state in memory holds it), the hint must not be used: the next event
+// of the task gets the table's record, so that the states of equal dims
+// share one record (they are keyed by its pointer).
+func TestATasksDimsHintIsNotUsedOnceItsRecordLeftTheTable(t *testing.T) {
+	cfg := DefaultConfig()
+	p := newPartition(0, &cfg, pricing.MustDefault())
+	p.startFresh(0)
+	p.active = true
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	msg := func(off int64, id string) *kafka.Message {
+		ev := schemas.Event{EventID: id, Time: now, Tenant: "t", TaskID: "task", App: "a", Provider: "openai", Model: "gpt-4o",
+			Usage: schemas.Usage{InputTokens: 100, OutputTokens: 10}}
+		return &kafka.Message{Offset: off, Value: schemas.AppendJSON(nil, &ev), Time: now}
+	}
+	if o := p.process(msg(0, "e0")); o != outAggregated {
+		t.Fatalf("first event: %s", outcomeNames[o])
+	}
+	var task *taskState
+	for _, ts := range p.tasks {
+		task = ts
+	}
+	old := task.dims
+	if old == nil || p.intern.lookup(old.dims) != old {
+		t.Fatalf("the task's hint %p is not the canonical record", old)
+	}
+	// The states leave memory (as flushed states of closed windows do) and
+	// other combinations fill the table past its floor: the rebuild drops
+	// the task's record.
+	for i := range p.usage {
+		clear(p.usage[i].states)
+	}
+	for i := range minDimsTable + 1 {
+		p.intern.canon(dims{tenant: "t", app: fmt.Sprint("other", i), provider: "openai", model: "gpt-4o", status: "ok"})
+	}
+	p.compactDims()
+	if !old.dropped || p.intern.lookup(old.dims) != nil {
+		t.Fatalf("the rebuild kept the task's record (dropped %v)", old.dropped)
+	}
+	if o := p.process(msg(1, "e1")); o != outAggregated {
+		t.Fatalf("second event: %s", outcomeNames[o])
+	}
+	canon := p.intern.lookup(old.dims)
+	if canon == nil || canon == old || task.dims != canon {
+		t.Fatalf("after the rebuild the task's event used record %p (table %p, dropped %p)", task.dims, canon, old)
+	}
+	for i := range p.usage {
+		for k := range p.usage[i].states {
+			if k.d != canon {
+				t.Fatalf("resolution %d holds a state keyed by record %p, not the table's %p", i, k.d, canon)
+			}
+		}
+	}
 }

@@ -284,7 +284,18 @@ func (p *partition) process(m *kafka.Message) outcome {
 	}
 	u := pricing.Usage{Input: ev.Usage.InputTokens, Output: ev.Usage.OutputTokens, CacheRead: ev.Usage.CacheReadTokens,
 		CacheWrite: ev.Usage.CacheWriteTokens, CacheWrite1h: ev.Usage.CacheWrite1hTokens, Reasoning: ev.Usage.ReasoningTokens}
-	d := p.intern.canon(eventDims(ev)) // the event's interned dims, looked up once for pricing and every resolution
+	tk := taskKey{windowStart(t, p.twin), ev.Tenant, ev.TaskID}
+	ts := p.tasks[tk] // looked up once: the task map is the largest the event touches
+	// The event's interned dims, looked up once for pricing and every
+	// resolution: its task's last event's, when they are equal and still
+	// the canonical record, or else from the table.
+	ed := eventDims(ev)
+	var d *dimsRec
+	if ts != nil && ts.dims != nil && !ts.dims.dropped && ts.dims.dims == ed {
+		d = ts.dims
+	} else {
+		d = p.intern.canon(ed)
+	}
 	// The catalog is given the interned strings: it may keep them, and the
 	// event's point into the fetched batch's buffer.
 	if !d.matched {
@@ -301,12 +312,10 @@ func (p *partition) process(m *kafka.Message) outcome {
 		return p.deadLetter(m, err.Error())
 	}
 	e := priced{ev: ev, time: t, offset: o, cost: cost.CostNanos, refCost: ref.CostNanos, unpriced: !cost.Priced}
-	tk := taskKey{windowStart(t, p.twin), ev.Tenant, ev.TaskID}
 	// A window below its resolution's floor is late: its state is loaded
 	// before the event is applied. The minute floor is the highest, so a
 	// late day or month is always a late minute too.
 	late := p.usage[resMinute].start(t) < p.usage[resMinute].floor
-	ts := p.tasks[tk] // looked up once: the task map is the largest the event touches
 	coldTask := tk.window < p.taskFloor || ts == nil && p.wasEvicted(tk)
 	if late || coldTask {
 		e.ev = detach(ev) // the decoder's event is reused, and its strings share the message's buffer
@@ -326,7 +335,10 @@ func (p *partition) process(m *kafka.Message) outcome {
 	if coldTask {
 		p.coldTasks = append(p.coldTasks, e)
 	} else {
-		taskApplied := p.applyTaskTo(ts, tk, &e)
+		ts, taskApplied := p.applyTaskTo(ts, tk, &e)
+		if ts != nil {
+			ts.dims = d
+		}
 		if taskApplied && p.cfg.Observer != nil {
 			p.observe(tk, &e)
 		}
@@ -343,22 +355,23 @@ func (p *partition) process(m *kafka.Message) outcome {
 
 // applyTask adds e to its task state unless the state already holds it.
 func (p *partition) applyTask(k taskKey, e *priced) bool {
-	return p.applyTaskTo(p.tasks[k], k, e)
+	_, applied := p.applyTaskTo(p.tasks[k], k, e)
+	return applied
 }
 
 // applyTaskTo is applyTask with the task's state already looked up (nil:
 // none in memory).
-func (p *partition) applyTaskTo(s *taskState, k taskKey, e *priced) bool {
+func (p *partition) applyTaskTo(s *taskState, k taskKey, e *priced) (*taskState, bool) {
 	if s == nil {
 		k = k.clone(&p.intern)
 		s = &taskState{key: k, version: -1}
 		p.tasks[k] = s
 	} else if s.version >= e.offset {
-		return false
+		return s, false
 	}
 	if !s.sums.fits(e) { // a late correction onto a reloaded state (in memory, process checked first)
 		p.overflowed++
-		return false
+		return s, false
 	}
 	s.add(e, &p.intern)
 	p.largest = max(p.largest, s.sums.largest())
@@ -367,7 +380,7 @@ func (p *partition) applyTaskTo(s *taskState, k taskKey, e *priced) bool {
 		s.dirty = true
 		p.dirtyTasks = append(p.dirtyTasks, s)
 	}
-	return true
+	return s, true
 }
 
 func (p *partition) deadLetter(m *kafka.Message, reason string) outcome {
@@ -545,6 +558,11 @@ func (p *partition) compactDims() {
 	for i := range p.usage {
 		for k := range p.usage[i].states {
 			m[k.d.dims] = k.d
+		}
+	}
+	for d, rec := range p.intern.dims {
+		if m[d] != rec {
+			rec.dropped = true
 		}
 	}
 	p.intern.dims = m

@@ -40,6 +40,9 @@ type dimsRec struct {
 	// matched: the catalog's own cache is shared by every partition.
 	match   *pricing.Model
 	matched bool
+	// dropped: the table of canonical records no longer holds this one
+	// (partition.compactDims), so a task's hint to it is stale.
+	dropped bool
 }
 
 // stateKey is a usage state's key in memory: its window and its dims,
@@ -78,7 +81,8 @@ func (k taskKey) clone(in *interner) taskKey {
 // values; the partition rebuilds it from the states in memory instead
 // (partition.compactDims), which bounds it by the states kept (between
 // rebuilds it also holds the combinations of late and dead-lettered events,
-// which are interned before pricing).
+// which are interned before pricing). A record the rebuild leaves out is
+// marked dropped: task states keep their last event's record as a hint.
 type interner struct {
 	m    map[string]string
 	dims map[dims]*dimsRec
@@ -217,7 +221,11 @@ type taskState struct {
 	minTime, maxTime int64 // unix seconds: stored as DateTime
 	models           []string
 	model1           [1]string // models of a one-model task, without an allocation
-	done             bool
+	// dims is the canonical record of its last event's dimensions: the
+	// task's next event most often has the same, and then the partition's
+	// table of records is not probed (see partition.process).
+	dims *dimsRec
+	done bool
 	version          int64
 	dirty            bool
 	flushing         bool
