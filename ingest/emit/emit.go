@@ -38,7 +38,8 @@ type Config struct {
 	// partition's batch is sent when it holds BatchSize events or
 	// BatchTimeout after its first. kafka-go sizes every new batch for
 	// BatchSize messages, zeroed, so a producer whose events trickle in,
-	// one per batch, pays that per event (README "Producing events").
+	// one per batch, pays that per event; a smaller BatchSize costs a
+	// producer at full speed more requests (README "Producing events").
 	BatchSize    int
 	BatchTimeout time.Duration
 	// Compression: none, gzip, snappy, lz4 or zstd.
@@ -61,7 +62,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Brokers: []string{"127.0.0.1:9092"}, Topic: DefaultTopic, Partitions: 12, ReplicationFactor: -1,
-		QueueSize: 100_000, BatchSize: 1_000, BatchTimeout: 20 * time.Millisecond,
+		QueueSize: 100_000, BatchSize: 5_000, BatchTimeout: 20 * time.Millisecond,
 		Compression: "lz4", MaxAttempts: 40, MaxInFlight: 200_000,
 	}
 }
