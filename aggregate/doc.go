@@ -125,7 +125,8 @@
 //     minute, one per day and one per month), keyed by window and the
 //     combination's interned dims: one copy of each combination's strings
 //     per partition, shared by its states, and a table of them rebuilt from
-//     the states kept once it holds twice as many; and task states of open task
+//     the states kept once it holds twice as many (a task state may keep a
+//     record the rebuild left out until its next event); and task states of open task
 //     windows (evicted when done or idle, reloaded by key on demand); of
 //     the clean late states (late corrections, and states whose window
 //     closed), at most MaxDirty/10 minute and MaxDirty/10 day states and

@@ -335,10 +335,9 @@ func (p *partition) process(m *kafka.Message) outcome {
 	if coldTask {
 		p.coldTasks = append(p.coldTasks, e)
 	} else {
-		ts, taskApplied := p.applyTaskTo(ts, tk, &e)
-		if ts != nil {
-			ts.dims = d
-		}
+		var taskApplied bool
+		ts, taskApplied = p.applyTaskTo(ts, tk, &e)
+		ts.dims = d
 		if taskApplied && p.cfg.Observer != nil {
 			p.observe(tk, &e)
 		}
@@ -360,7 +359,7 @@ func (p *partition) applyTask(k taskKey, e *priced) bool {
 }
 
 // applyTaskTo is applyTask with the task's state already looked up (nil:
-// none in memory).
+// none in memory). It returns the task's state, made if there was none.
 func (p *partition) applyTaskTo(s *taskState, k taskKey, e *priced) (*taskState, bool) {
 	if s == nil {
 		k = k.clone(&p.intern)

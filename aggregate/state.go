@@ -221,15 +221,16 @@ type taskState struct {
 	minTime, maxTime int64 // unix seconds: stored as DateTime
 	models           []string
 	model1           [1]string // models of a one-model task, without an allocation
-	// dims is the canonical record of its last event's dimensions: the
-	// task's next event most often has the same, and then the partition's
-	// table of records is not probed (see partition.process).
-	dims *dimsRec
-	done bool
-	version          int64
-	dirty            bool
-	flushing         bool
-	touched          int64 // flush cycle of the last update, for eviction
+	// dims is the interned record of its last event's dimensions, a hint:
+	// the task's next event most often has the same, and then, unless the
+	// table of records has dropped the record since, the table is not
+	// probed (see partition.process).
+	dims     *dimsRec
+	done     bool
+	version  int64
+	dirty    bool
+	flushing bool
+	touched  int64 // flush cycle of the last update, for eviction
 }
 
 func (s *taskState) add(e *priced, in *interner) {
