@@ -39,9 +39,18 @@ func TestLiveBenchPrintsItsFiguresAndIsExact(t *testing.T) {
 			}
 			for _, k := range []string{"pipeline_eps", "produce_eps", "raw_fetch_eps", "ratio", "cpu_s_per_million",
 				"producer_cpu_s_per_million", "rows_per_event", "peak_rss_bytes", "dedup_bytes_per_event", "usage_keys_per_window", "rollup_rows",
-				"alloc_bytes_per_event", "gc_cycles_per_million", "gc_cpu_s_per_million"} {
+				"alloc_bytes_per_event"} {
 				if v, ok := out[k].(float64); !ok || v <= 0 {
 					t.Errorf("%s: want a positive number, got %v", k, out[k])
+				}
+			}
+			// 20,000 events may well allocate less than the collector's
+			// first goal, so a run without a collection is a true zero;
+			// the figures come from the same metrics page as
+			// alloc_bytes_per_event, which must be positive.
+			for _, k := range []string{"gc_cycles_per_million", "gc_cpu_s_per_million"} {
+				if v, ok := out[k].(float64); !ok || v < 0 {
+					t.Errorf("%s: want a number >= 0, got %v", k, out[k])
 				}
 			}
 		})
