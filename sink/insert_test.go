@@ -21,11 +21,11 @@ import (
 // The driver's columns hold at most blockRows rows at a time, and an INSERT
 // at most insertBlocks blocks: with smaller ones, batches cross block
 // boundaries, one spans several, the rows of a table end exactly on a
-// boundary (3,004 usage rows, 3,003 task rows), and the rows go out in
-// several INSERTs. Every row lands once: the tables are also counted
-// without FINAL.
+// boundary (3,004 usage rows, 3,003 task rows), also on the last block an
+// INSERT holds, and the rows go out in several INSERTs. Every row lands
+// once: the tables are also counted without FINAL.
 func TestOneInsertHoldsEveryBatchsRowsAsWritten(t *testing.T) {
-	for _, tc := range []struct{ rows, blocks int }{{blockRows, insertBlocks}, {1000, insertBlocks}, {1001, 2}, {1502, 1}, {751, 2}} {
+	for _, tc := range []struct{ rows, blocks int }{{blockRows, insertBlocks}, {1000, insertBlocks}, {1001, 2}, {1001, 3}, {1502, 1}, {751, 2}} {
 		t.Run(fmt.Sprintf("blocks of %d rows, %d per insert", tc.rows, tc.blocks), func(t *testing.T) {
 			defer func(n, m int) { blockRows, insertBlocks = n, m }(blockRows, insertBlocks)
 			blockRows, insertBlocks = tc.rows, tc.blocks

@@ -259,6 +259,11 @@ func (s *Store) insertColumns(ctx context.Context, table, columnList string, par
 	for _, p := range parts {
 		cols := p.Columns()
 		for lo, rows := 0, p.Len(); lo < rows; {
+			if batch == nil { // the last INSERT held insertBlocks blocks
+				if batch, err = s.conn.PrepareBatch(ctx, query); err != nil {
+					return fmt.Errorf("insert %s: %w", table, err)
+				}
+			}
 			hi := min(rows, lo+blockRows-inBlock)
 			for i := range len(cols) + 1 {
 				c := any(written[:hi-lo])
@@ -290,15 +295,14 @@ func (s *Store) insertColumns(ctx context.Context, table, columnList string, par
 				if err := batch.Send(); err != nil {
 					return fmt.Errorf("insert %s: %w", table, err)
 				}
-				if batch, err = s.conn.PrepareBatch(ctx, query); err != nil {
-					return fmt.Errorf("insert %s: %w", table, err)
-				}
-				blocks = 0
+				batch, blocks = nil, 0 // the next opens when rows are left
 			}
 		}
 	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %s: %w", table, err)
+	if batch != nil {
+		if err := batch.Send(); err != nil {
+			return fmt.Errorf("insert %s: %w", table, err)
+		}
 	}
 	if s.OnInsert != nil {
 		s.OnInsert(table, n, time.Since(start))
