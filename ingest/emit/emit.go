@@ -270,9 +270,11 @@ func (e *Emitter) pump() {
 				return
 			}
 		}
-		// Only this goroutine calls WriteMessages, and kafka-go (v0.4.51)
-		// reads BatchSize only there: the race detector, which the
-		// tests run under, would see any other read.
+		// kafka-go asks that a Writer's configuration not change after
+		// its first use. v0.4.51 reads BatchSize only within
+		// WriteMessages, which only this goroutine calls, and in
+		// Writer.Stats, which must never be called on this writer; a
+		// test holds kafka-go at the version so checked.
 		e.writer.BatchSize = sizer.next(time.Now(), len(batch))
 		// Async: returns at once; complete() reports each message's fate.
 		if err := e.writer.WriteMessages(context.Background(), batch...); err != nil {

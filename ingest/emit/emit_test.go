@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -212,11 +213,10 @@ func readPartition(t *testing.T, ctx context.Context, broker, topic string, p in
 }
 
 // A service whose events trickle in sends each in a produce request of its
-// own. kafka-go sizes every new batch for BatchSize messages (760 KB with
-// the default 5,000), and the emitter made a new slice of BatchSize
-// messages after every write too: 1.5 to 1.6 MB per event here, on the
-// in-process broker, against about 0.77 MB now that it reuses its slice
-// (BenchmarkEmitTrickle has the real broker's figures).
+// own. kafka-go gives every new batch room for the writer's batch size
+// (760 KB at 5,000), so the emitter keeps that size at its smallest while
+// events come one at a time (BenchmarkEmitTrickle has the real broker's
+// figures).
 func TestATrickleOfEventsCostsLittleMemoryPerEvent(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
 	if err != nil {
@@ -244,6 +244,11 @@ func TestATrickleOfEventsCostsLittleMemoryPerEvent(t *testing.T) {
 	const limit = 300_000
 	if perEvent > limit {
 		t.Fatalf("%d bytes allocated per event sent alone, want at most %d", perEvent, limit)
+	}
+	// The pump set the size before the last write, which the last
+	// acknowledgement, read through Stats, follows.
+	if got := em.writer.BatchSize; got != minBatchSize {
+		t.Fatalf("batch size %d after a trickle, want %d", got, minBatchSize)
 	}
 }
 
@@ -305,4 +310,31 @@ func TestTheBatchSizeFollowsTheRate(t *testing.T) {
 	at(0, 600, 2048)
 	at(900*time.Millisecond, 600, 4096)
 	at(1500*time.Millisecond, 1, 4096)
+	for _, c := range []struct{ limit, trickle, burst int }{{1, 1, 1}, {10, 10, 10}, {100, 16, 100}} {
+		s = newBatchSizer(c.limit, w) // BatchSize below the smallest size, or between
+		at(0, 1, c.trickle)
+		at(0, 1000, c.burst)
+	}
+}
+
+// kafka-go asks that a Writer's configuration not change after its first
+// use; the emitter changes BatchSize before each write, which v0.4.51
+// reads only within WriteMessages (partitionWriter.writeMessages, on the
+// caller's goroutine) and Writer.Stats (never called on the emitter's
+// writer). Another version must be read again for that before go.mod
+// takes it.
+func TestKafkaGoIsTheVersionWhoseBatchSizeReadsWereChecked(t *testing.T) {
+	mod, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/segmentio/kafka-go" {
+			if f[1] != "v0.4.51" {
+				t.Fatalf("kafka-go %s: check where it reads Writer.BatchSize (see batchSizer), then update this test", f[1])
+			}
+			return
+		}
+	}
+	t.Fatal("go.mod requires no github.com/segmentio/kafka-go")
 }
