@@ -26,23 +26,7 @@ import (
 // The stream tests run the real jevons binary, so that SIGKILL is SIGKILL.
 var jevonsBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jevons-alert-itest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	jevonsBin = filepath.Join(dir, "jevons")
-	build := exec.Command("go", "build", "-o", jevonsBin, "../cmd/jevons")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build jevons:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { itest.MainWithJevons(m, "../cmd/jevons", &jevonsBin) }
 
 // streamEnv is a topic, group and database on the real services.
 type streamEnv struct {

@@ -30,23 +30,7 @@ import (
 // The tests run the real jevons binary, so that kill -9 means kill -9.
 var jevonsBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "jevons-clustertest-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	jevonsBin = filepath.Join(dir, "jevons")
-	build := exec.Command("go", "build", "-o", jevonsBin, "../../cmd/jevons")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build jevons:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { itest.MainWithJevons(m, "../../cmd/jevons", &jevonsBin) }
 
 // env is one test's topic, group and clustered database.
 type env struct {

@@ -4,7 +4,9 @@
 package itest
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -133,4 +135,29 @@ func Cluster(t testing.TB) ClusterServices {
 	}
 	Lock(t, true)
 	return c
+}
+
+// MainWithJevons is a TestMain for tests that run the real jevons binary,
+// so that kill -9 means kill -9: it builds the command in cmdDir (relative
+// to the test's package) into a temporary directory, sets *bin to its
+// path, runs the tests and exits with their code.
+func MainWithJevons(m *testing.M, cmdDir string, bin *string) {
+	os.Exit(mainWithJevons(m, cmdDir, bin))
+}
+
+func mainWithJevons(m *testing.M, cmdDir string, bin *string) int {
+	dir, err := os.MkdirTemp("", "jevons-itest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	*bin = filepath.Join(dir, "jevons")
+	build := exec.Command("go", "build", "-o", *bin, cmdDir)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build jevons:", err)
+		return 1
+	}
+	return m.Run()
 }
