@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -454,4 +456,50 @@ func (a *aggregator) catalogFingerprint() string {
 	}
 	a.e.t.Fatal("no jevons_aggregate_catalog_info on /metrics")
 	return ""
+}
+
+// With a memory limit, the collector of `jevons aggregate` runs as the heap
+// nears the limit instead of each time the heap doubles; without a limit,
+// or with GOGC set, it runs as Go's default has it.
+func TestTheCollectorRunsAtTheMemoryLimit(t *testing.T) {
+	e := newEnv(t, 1, false)
+	limit := float64(384<<20 - 32<<20) // the default, less the room kept for the binary (at most 32 MiB)
+	for _, tc := range []struct {
+		name, gogc      string
+		args            []string
+		percent, memory float64
+	}{
+		{"the default limit", "", nil, -1, limit},
+		{"no limit", "", []string{"--memory-limit-mib", "0"}, 100, math.MaxInt64},
+		{"GOGC set", "200", nil, 200, limit},
+	} {
+		t.Setenv("GOGC", tc.gogc)
+		a := e.start(tc.args...)
+		deadline := time.Now().Add(30 * time.Second)
+		for !a.serves("go_gc_gogc_percent") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no go_gc_gogc_percent on /metrics within 30s", tc.name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		p, m := a.metric("go_gc_gogc_percent"), a.metric("go_gc_gomemlimit_bytes")
+		if p >= 1<<63 { // the runtime's metric is unsigned: off is -1 as a uint64
+			p = -1
+		}
+		if p != tc.percent || m != tc.memory {
+			t.Errorf("%s: GOGC %v and memory limit %v, want %v and %v", tc.name, p, m, tc.percent, tc.memory)
+		}
+		a.stop()
+	}
+}
+
+// serves reports whether /metrics answers with the metric.
+func (a *aggregator) serves(name string) bool {
+	resp, err := http.Get("http://" + a.http + "/metrics")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return err == nil && strings.Contains(string(body), "\n"+name+" ")
 }

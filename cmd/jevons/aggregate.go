@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -52,7 +54,7 @@ flags:`)
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "if set, wall time between flushes at most (0: adapt to --max-staleness)")
 	fs.DurationVar(&cfg.IdleFlush, "idle-flush", cfg.IdleFlush, "wall time without new events after which a partition flushes its open windows")
 	fs.IntVar(&cfg.MaxDirty, "max-dirty", cfg.MaxDirty, "changed states per partition that force a flush (bounds memory)")
-	memMiB := fs.Int64("memory-limit-mib", cfg.MemoryLimit>>20, "soft memory limit in MiB: the Go runtime is held an eighth of it (at most 32 MiB) below, for the binary's own pages (0: none; GOMEMLIMIT wins)")
+	memMiB := fs.Int64("memory-limit-mib", cfg.MemoryLimit>>20, "soft memory limit in MiB: the Go runtime is held an eighth of it (at most 32 MiB) below, for the binary's own pages, and collects as the heap nears it unless GOGC is set (0: none, the collector runs as the heap doubles; GOMEMLIMIT wins)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time allowed for the final flush on SIGTERM or partition revocation")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout")
 	fs.StringVar(&cfg.ResetFrom, "reset-from", "", "a partition consumed before that has no checkpoint in this database (a new database or group): 'earliest' recounts it from its first offset, 'committed' continues from the committed Kafka offset (inexact); unset, the aggregator refuses to start")
@@ -108,6 +110,14 @@ flags:`)
 			return fmt.Errorf("cpuprofile: %w", err)
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
+	// The states and the duplicate set are bounded by configuration, and
+	// nearly all else the aggregator allocates dies young: with a memory
+	// limit, the collector runs as the heap nears the limit (Run sets it
+	// first thing) instead of each time the heap doubles (README "Memory").
+	// GOGC in the environment wins.
+	if os.Getenv("GOGC") == "" && (cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" || debug.SetMemoryLimit(-1) != math.MaxInt64) {
+		debug.SetGCPercent(-1)
 	}
 	start := time.Now()
 	if stream != nil {
