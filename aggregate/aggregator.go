@@ -333,7 +333,9 @@ func bySourcePartition(msg kafka.Message, partitions ...int) int {
 // runtimeMemoryLimit is the Go runtime's share of the memory limit: the
 // resident set also holds what the runtime does not count (the binary's
 // code and static data, about 22 MiB measured), so the runtime is held
-// an eighth of the limit, at most 32 MiB, below it.
+// an eighth of the limit below it, at least 24 MiB and at most 32 MiB (and
+// at most half the limit): with the collector running at the limit, a
+// small limit's eighth would not hold the binary.
 func runtimeMemoryLimit(limit int64) int64 {
-	return limit - min(limit/8, 32<<20)
+	return limit - min(max(limit/8, 24<<20), 32<<20, limit/2)
 }

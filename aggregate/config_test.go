@@ -42,7 +42,9 @@ func TestRuntimeMemoryLimitLeavesRoomForTheBinary(t *testing.T) {
 	for _, tc := range []struct{ limit, want int64 }{
 		{256 << 20, 224 << 20},
 		{384 << 20, 352 << 20},
-		{64 << 20, 56 << 20},
+		{64 << 20, 40 << 20},
+		{128 << 20, 104 << 20},
+		{32 << 20, 16 << 20},
 	} {
 		if got := runtimeMemoryLimit(tc.limit); got != tc.want {
 			t.Errorf("limit %d MiB: runtime limit %d MiB, want %d MiB", tc.limit>>20, got>>20, tc.want>>20)

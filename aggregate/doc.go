@@ -142,7 +142,9 @@
 // at most ten batches of 512 messages between the fetch and the partition,
 // each holding its messages' keys and values in 64 KiB chunks that are
 // reused, not allocated per message (kafkaread.go). A soft memory limit
-// (--memory-limit-mib) keeps the heap from doubling: the Go runtime is
-// held an eighth of it (at most 32 MiB) below, so that the resident set,
-// the binary's own pages included (about 22 MiB), stays under it.
+// (--memory-limit-mib) bounds the heap, and `jevons aggregate` has the
+// collector run as the heap nears it (GOGC off) rather than each time the
+// heap doubles: the Go runtime is held an eighth of it (24 to 32 MiB)
+// below, so that the resident set, the binary's own pages included (about
+// 22 MiB), stays under it.
 package aggregate

@@ -460,20 +460,27 @@ func (a *aggregator) catalogFingerprint() string {
 
 // With a memory limit, the collector of `jevons aggregate` runs as the heap
 // nears the limit instead of each time the heap doubles; without a limit,
-// or with GOGC set, it runs as Go's default has it.
+// with GOGC or GOMEMLIMIT set, or with a limit above the memory the process
+// can have (which it would grow into until killed), it runs as Go's
+// default has it.
 func TestTheCollectorRunsAtTheMemoryLimit(t *testing.T) {
 	e := newEnv(t, 1, false)
 	limit := float64(384<<20 - 32<<20) // the default, less the room kept for the binary (at most 32 MiB)
+	const huge = 1 << 30               // MiB: a PiB, above any machine's memory here
 	for _, tc := range []struct {
-		name, gogc      string
-		args            []string
-		percent, memory float64
+		name, gogc, gomemlimit string
+		args                   []string
+		percent, memory        float64
+		warns                  bool
 	}{
-		{"the default limit", "", nil, -1, limit},
-		{"no limit", "", []string{"--memory-limit-mib", "0"}, 100, math.MaxInt64},
-		{"GOGC set", "200", nil, 200, limit},
+		{"the default limit", "", "", nil, -1, limit, false},
+		{"no limit", "", "", []string{"--memory-limit-mib", "0"}, 100, math.MaxInt64, false},
+		{"GOGC set", "200", "", nil, 200, limit, false},
+		{"GOMEMLIMIT set", "", "300MiB", nil, 100, 300 << 20, false},
+		{"a limit above the memory there is", "", "", []string{"--memory-limit-mib", strconv.Itoa(huge)}, 100, huge<<20 - 32<<20, true},
 	} {
 		t.Setenv("GOGC", tc.gogc)
+		t.Setenv("GOMEMLIMIT", tc.gomemlimit)
 		a := e.start(tc.args...)
 		deadline := time.Now().Add(30 * time.Second)
 		for !a.serves("go_gc_gogc_percent") {
@@ -490,6 +497,13 @@ func TestTheCollectorRunsAtTheMemoryLimit(t *testing.T) {
 			t.Errorf("%s: GOGC %v and memory limit %v, want %v and %v", tc.name, p, m, tc.percent, tc.memory)
 		}
 		a.stop()
+		log, err := os.ReadFile(a.log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if warned := strings.Contains(string(log), "above the memory this process can have"); warned != tc.warns {
+			t.Errorf("%s: warned %v, want %v:\n%s", tc.name, warned, tc.warns, tail(log, 2048))
+		}
 	}
 }
 

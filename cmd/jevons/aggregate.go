@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jevonsdev/jevons/aggregate"
+	"github.com/jevonsdev/jevons/internal/procstat"
 )
 
 func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -54,7 +54,7 @@ flags:`)
 	fs.DurationVar(&cfg.FlushInterval, "flush-interval", cfg.FlushInterval, "if set, wall time between flushes at most (0: adapt to --max-staleness)")
 	fs.DurationVar(&cfg.IdleFlush, "idle-flush", cfg.IdleFlush, "wall time without new events after which a partition flushes its open windows")
 	fs.IntVar(&cfg.MaxDirty, "max-dirty", cfg.MaxDirty, "changed states per partition that force a flush (bounds memory)")
-	memMiB := fs.Int64("memory-limit-mib", cfg.MemoryLimit>>20, "soft memory limit in MiB: the Go runtime is held an eighth of it (at most 32 MiB) below, for the binary's own pages, and collects as the heap nears it unless GOGC is set (0: none, the collector runs as the heap doubles; GOMEMLIMIT wins)")
+	memMiB := fs.Int64("memory-limit-mib", cfg.MemoryLimit>>20, "soft memory limit in MiB: the Go runtime is held an eighth of it (24 to 32 MiB) below, for the binary's own pages, and collects as the heap nears it unless GOGC is set or the limit is above the memory available (0: none, the collector runs as the heap doubles; GOMEMLIMIT wins, with Go's default pacing)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "time allowed for the final flush on SIGTERM or partition revocation")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "consumer group session timeout")
 	fs.StringVar(&cfg.ResetFrom, "reset-from", "", "a partition consumed before that has no checkpoint in this database (a new database or group): 'earliest' recounts it from its first offset, 'committed' continues from the committed Kafka offset (inexact); unset, the aggregator refuses to start")
@@ -112,12 +112,20 @@ flags:`)
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
 	// The states and the duplicate set are bounded by configuration, and
-	// nearly all else the aggregator allocates dies young: with a memory
-	// limit, the collector runs as the heap nears the limit (Run sets it
-	// first thing) instead of each time the heap doubles (README "Memory").
-	// GOGC in the environment wins.
-	if os.Getenv("GOGC") == "" && (cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" || debug.SetMemoryLimit(-1) != math.MaxInt64) {
-		debug.SetGCPercent(-1)
+	// nearly all else the aggregator allocates dies young: under the limit
+	// Run sets (first thing), the collector runs as the heap nears it
+	// instead of each time the heap doubles (README "Memory"). Not when
+	// GOGC is set, nor under a GOMEMLIMIT, which keeps no room for the
+	// binary's own pages, nor when the limit is above the memory the
+	// process can have, where waiting for it would mean growing until
+	// killed.
+	if cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" && os.Getenv("GOGC") == "" {
+		if ceiling := procstat.MemoryCeiling(); ceiling > 0 && cfg.MemoryLimit > ceiling {
+			log.Warn("the memory limit is above the memory this process can have (its cgroup's or the machine's): the collector runs each time the heap doubles instead of at the limit; lower --memory-limit-mib",
+				zap.Int64("memory_limit_mib", cfg.MemoryLimit>>20), zap.Int64("available_mib", ceiling>>20))
+		} else {
+			debug.SetGCPercent(-1)
+		}
 	}
 	start := time.Now()
 	if stream != nil {
