@@ -114,11 +114,11 @@ flags:`)
 	// The states and the duplicate set are bounded by configuration, and
 	// nearly all else the aggregator allocates dies young: under the limit
 	// Run sets (first thing), the collector runs as the heap nears it
-	// instead of each time the heap doubles (README "Memory"). Not when
-	// GOGC is set, nor under a GOMEMLIMIT, which keeps no room for the
-	// binary's own pages, nor when the limit is above the memory the
-	// process can have, where waiting for it would mean growing until
-	// killed.
+	// instead of each time the heap doubles (README, "The aggregator's
+	// throughput"). Not when GOGC is set, nor under a GOMEMLIMIT, which
+	// keeps no room for the binary's own pages, nor when the limit is
+	// above the memory the process can have, where waiting for it would
+	// mean growing until killed.
 	if cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" && os.Getenv("GOGC") == "" {
 		if ceiling := procstat.MemoryCeiling(); ceiling > 0 && cfg.MemoryLimit > ceiling {
 			log.Warn("the memory limit is above the memory this process can have (its cgroup's or the machine's): the collector runs each time the heap doubles instead of at the limit; lower --memory-limit-mib",

@@ -1,4 +1,5 @@
-// Package procstat reads a child process's own peak memory from /proc.
+// Package procstat reads a process's figures from /proc and /sys: a child's own peak
+// memory and CPU time, and the most memory this process can have.
 //
 // The rusage a parent gets from wait4 is not that figure on Linux: Go starts
 // children with vfork semantics, and at exec the kernel carries the old
