@@ -8,7 +8,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/jevonsdev/jevons/pricing"
 	"github.com/jevonsdev/jevons/schemas"
 )
 
@@ -37,10 +36,7 @@ func BenchmarkProcessRandomDims(b *testing.B) {
 }
 
 func benchProcess(b *testing.B, dims func(i int, ev *schemas.Event)) {
-	cfg := DefaultConfig()
-	p := newPartition(0, &cfg, pricing.MustDefault())
-	p.startFresh(0)
-	p.active = true
+	p := activePartition()
 	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	const n = 1 << 16
 	msgs := make([]kafka.Message, n)

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/segmentio/kafka-go"
-
-	"github.com/jevonsdev/jevons/pricing"
 )
 
 func TestOversizedDeadLettersAreTruncatedWithHeaders(t *testing.T) {
@@ -47,10 +45,7 @@ func TestOversizedDeadLettersAreTruncatedWithHeaders(t *testing.T) {
 // A flush whose dead-letter write fails keeps its dead letters for the next
 // flush, which reads the DLQ back before writing.
 func TestDeadLettersOfAFailedFlushAreWrittenByTheNext(t *testing.T) {
-	cfg := DefaultConfig()
-	p := newPartition(0, &cfg, pricing.MustDefault())
-	p.startFresh(0)
-	p.active = true
+	p := activePartition()
 	p.process(&kafka.Message{Offset: 0, Value: []byte("{bad")})
 	b, err := p.snapshot()
 	if err != nil || len(b.dlq) != 1 {

@@ -130,10 +130,7 @@ func TestInternedDimsStayCanonicalAndBounded(t *testing.T) {
 // of the task gets the table's record, so that the states of equal dims
 // share one record (they are keyed by its pointer).
 func TestATasksDimsHintIsNotUsedOnceItsRecordLeftTheTable(t *testing.T) {
-	cfg := DefaultConfig()
-	p := newPartition(0, &cfg, pricing.MustDefault())
-	p.startFresh(0)
-	p.active = true
+	p := activePartition()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	msg := func(off int64, id string) *kafka.Message {
 		ev := schemas.Event{EventID: id, Time: now, Tenant: "t", TaskID: "task", App: "a", Provider: "openai", Model: "gpt-4o",

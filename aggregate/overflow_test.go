@@ -9,7 +9,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/jevonsdev/jevons/pricing"
 	"github.com/jevonsdev/jevons/schemas"
 )
 
@@ -18,10 +17,7 @@ import (
 // Instead the events that would overflow are dead-lettered with a reason,
 // and every state holds exactly the sum of the events counted.
 func TestSumsThatWouldOverflowAreDeadLettered(t *testing.T) {
-	cfg := DefaultConfig()
-	p := newPartition(0, &cfg, pricing.MustDefault())
-	p.startFresh(0)
-	p.active = true
+	p := activePartition()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var counted, costSum int64
 	dead := 0

@@ -32,6 +32,16 @@ type memStore struct {
 	wholeTaskLoads int            // task loads by window, not by key
 }
 
+// activePartition is partition 0 with the default configuration and
+// catalog, started fresh and processing.
+func activePartition() *partition {
+	cfg := DefaultConfig()
+	p := newPartition(0, &cfg, pricing.MustDefault())
+	p.startFresh(0)
+	p.active = true
+	return p
+}
+
 func newMemStore() *memStore {
 	return &memStore{usage: map[string]map[usageKey]schemas.UsageRow{sink.UsageTable: {}, sink.UsageDailyTable: {}, sink.UsageMonthlyTable: {}}, tasks: map[taskKey]schemas.TaskRow{}, dlq: map[int64]int{}}
 }
