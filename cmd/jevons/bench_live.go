@@ -142,10 +142,11 @@ func (s *liveSink) Emit(ctx context.Context, ev *schemas.Event) error {
 		s.left--
 		return s.warm.Emit(ctx, ev)
 	}
-	if err := ev.Validate(); err != nil { // as emit.Emit does
+	cp := *ev // Validate applies the defaults: to a copy, as sending a copy did
+	if err := cp.Validate(); err != nil { // as emit.Emit does
 		return err
 	}
-	s.kept = append(s.kept, liveMessage{key: []byte(ev.Key()), value: schemas.AppendJSON(nil, ev)})
+	s.kept = append(s.kept, liveMessage{key: []byte(cp.Key()), value: schemas.AppendJSON(nil, &cp)})
 	return nil
 }
 
