@@ -338,15 +338,13 @@ func (d *Decoder) finishStrings(e *Event, v *ValidationError) {
 func parseTime(s string) (time.Time, error) {
 	if len(s) >= 20 && len(s) <= 30 && s[len(s)-1] == 'Z' && s[4] == '-' && s[7] == '-' && s[10] == 'T' && s[13] == ':' && s[16] == ':' {
 		num := func(a, b int) (int, bool) {
-			n := 0
+			n, ok := 0, true
 			for i := a; i < b; i++ {
-				c := s[i]
-				if c < '0' || c > '9' {
-					return 0, false
-				}
-				n = n*10 + int(c-'0')
+				c := s[i] - '0'
+				ok = ok && c <= 9
+				n = n*10 + int(c)
 			}
-			return n, true
+			return n, ok
 		}
 		y, ok1 := num(0, 4)
 		mo, ok2 := num(5, 7)

@@ -139,6 +139,9 @@ func (e *Event) check(v *ValidationError) {
 	if len(e.Attributes) > MaxAttributes {
 		v.add("attributes", "at most %d keys, got %d", MaxAttributes, len(e.Attributes))
 	}
+	if len(e.Attributes) == 0 {
+		return
+	}
 	for k, val := range e.Attributes {
 		if len(k) == 0 || len(k) > MaxAttrKey {
 			v.add("attributes."+k, "key must be 1-%d chars", MaxAttrKey)
@@ -150,6 +153,10 @@ func (e *Event) check(v *ValidationError) {
 }
 
 func (u *Usage) check(v *ValidationError) {
+	if uint64(u.InputTokens|u.OutputTokens|u.CacheReadTokens|u.CacheWriteTokens|u.CacheWrite1hTokens|u.ReasoningTokens) <= MaxTokens &&
+		u.CacheReadTokens+u.CacheWriteTokens <= u.InputTokens && u.CacheWrite1hTokens <= u.CacheWriteTokens && u.ReasoningTokens <= u.OutputTokens {
+		return // the common case: each count is at most their OR (none negative), and they are consistent
+	}
 	fields := [...]struct {
 		name string
 		n    int64

@@ -243,6 +243,21 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeShared is BenchmarkDecode as the aggregator decodes: the
+// strings share the message's bytes.
+func BenchmarkDecodeShared(b *testing.B) {
+	data := []byte(`{"event_id":"01J9ZK3Q8R6W1M2N3P4Q5R6S7T","time":"2025-06-01T12:00:00.123Z","tenant":"acme","task_id":"run-7","task_type":"code-review","app":"reviewer","provider":"anthropic","model":"claude-sonnet-4-5","latency_ms":812,"usage":{"input_tokens":12000,"output_tokens":900,"cache_read_tokens":8000,"reasoning_tokens":300}}`)
+	d := Decoder{Shared: true}
+	var e Event
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for range b.N {
+		if err := d.Decode(data, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // The direct parse of the common UTC form gives the instant the time
 // package gives, from year 0 to 9999: leap days, century years, the ends
 // of months and fractions of every length.
@@ -276,6 +291,63 @@ func BenchmarkParseTime(b *testing.B) {
 	for range b.N {
 		if _, err := parseTime("2026-03-01T12:34:56.789Z"); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The fast path reads strings eight bytes at a time: every byte value, at
+// every place in a word, in strings of every length around a word's, is
+// read (or refused, or left to the general parser) as the general parser
+// reads it.
+func TestFastPathReadsEveryByteOfAStringAsTheGeneralParser(t *testing.T) {
+	for n := 1; n <= 19; n++ {
+		for pos := range n {
+			for c := range 256 {
+				s := []byte(strings.Repeat("t", n))
+				s[pos] = byte(c)
+				data := fmt.Appendf(nil, `{"event_id":"e1","time":"2025-06-01T12:00:00Z","tenant":"%s","provider":"p","model":"m","usage":{"input_tokens":1}}`, s)
+				var fast, shared, general Event
+				err := (&Decoder{}).Decode(data, &fast)
+				errShared := (&Decoder{Shared: true}).Decode(data, &shared)
+				errGeneral := (&Decoder{noFast: true}).Decode(data, &general)
+				if fmt.Sprint(err) != fmt.Sprint(errGeneral) || fmt.Sprint(errShared) != fmt.Sprint(errGeneral) ||
+					!reflect.DeepEqual(fast, general) || !reflect.DeepEqual(shared, general) {
+					t.Fatalf("byte %#x at %d of %d: fast %v %q, shared %v %q, general %v %q", c, pos, n, err, fast.Tenant, errShared, shared.Tenant, errGeneral, general.Tenant)
+				}
+				plain := c >= 0x20 && c < 0x80 && c != '"' && c != '\\'
+				if took := (&Decoder{}).fast(data, &Event{}); took != plain {
+					t.Fatalf("byte %#x at %d of %d: the fast path took the event: %v, want %v", c, pos, n, took, plain)
+				}
+			}
+		}
+	}
+}
+
+// Every subset of the usage counts, as AppendJSON writes it, is read by the
+// fast path, and read as the general parser reads it.
+func TestFastPathReadsEverySubsetOfTheCounts(t *testing.T) {
+	for mask := range 1 << 6 {
+		ev := Event{EventID: "e", Time: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Tenant: "t", Provider: "p", Model: "m"}
+		u := &ev.Usage
+		// Some subsets break the rules between counts (cache reads without
+		// input): both paths must report it alike.
+		for i, c := range []struct {
+			dst *int64
+			n   int64
+		}{{&u.InputTokens, 100}, {&u.OutputTokens, 50}, {&u.CacheReadTokens, 30}, {&u.CacheWriteTokens, 20}, {&u.CacheWrite1hTokens, 10}, {&u.ReasoningTokens, 5}} {
+			if mask&(1<<i) != 0 {
+				*c.dst = c.n
+			}
+		}
+		data := AppendJSON(nil, &ev)
+		var fast, general Event
+		if !(&Decoder{}).fast(data, &fast) {
+			t.Fatalf("the fast path refused %s", data)
+		}
+		err := (&Decoder{}).Decode(data, &fast)
+		errGeneral := (&Decoder{noFast: true}).Decode(data, &general)
+		if fmt.Sprint(err) != fmt.Sprint(errGeneral) || !reflect.DeepEqual(fast, general) || fast.Usage != *u {
+			t.Fatalf("%s: fast %v %+v, general %v %+v, want %+v", data, err, fast.Usage, errGeneral, general.Usage, *u)
 		}
 	}
 }

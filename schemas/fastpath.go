@@ -1,5 +1,10 @@
 package schemas
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // The fast path reads events in the exact layout AppendJSON writes (the
 // layout of every event `emit` produces): keys in a fixed order, no
 // whitespace, plain strings, no attributes. It compares constant key
@@ -7,123 +12,187 @@ package schemas
 // returns false and the general parser reads the message from the start, so
 // both paths accept and reject the same messages (FuzzDecode checks).
 
-type fastField struct {
-	lit string // `,"name":`
-	idx int    // string field index
+// lit reports whether b holds s at i. Called with a constant s, the
+// compiler compares words in place (up to 16 bytes) instead of calling
+// memequal: the literals below are written out at each use for that.
+func lit(b []byte, i int, s string) bool {
+	return len(b)-i >= len(s) && string(b[i:i+len(s)]) == s
 }
 
-var (
-	fastOptional1 = []fastField{{`,"task_id":`, sTaskID}, {`,"task_type":`, sTaskType}}
-	fastOptional2 = []fastField{{`,"app":`, sApp}, {`,"provider":`, sProvider}, {`,"model":`, sModel},
-		{`,"operation":`, sOperation}, {`,"status":`, sStatus}}
-	fastUsage = [...]string{`"input_tokens":`, `"output_tokens":`, `"cache_read_tokens":`, `"cache_write_tokens":`,
-		`"cache_write_1h_tokens":`, `"reasoning_tokens":`}
-	fastUsageNext = func() (out [len(fastUsage)]string) { // the same, after a comma
-		for i, s := range fastUsage {
-			out[i] = "," + s
-		}
-		return out
-	}()
+// Byte-wise tests on 8 bytes at once (SWAR): a high bit in each byte that
+// is zero (haszero) or below n (hasless). Bytes above the first such byte
+// may be marked wrongly (a borrow runs upward), so only the lowest mark is
+// used.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
 )
 
-type cursor struct {
-	b []byte
-	i int
+func haszero(x uint64) uint64 { return (x - lsb) &^ x & msb }
+
+// plainEnd returns the index of the first byte at or after i that is not
+// printable ASCII or is '"' or '\\', or len(b).
+func plainEnd(b []byte, i int) int {
+	for ; len(b)-i >= 8; i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// control (< 0x20) or 0x80 and above, '"', '\\'
+		m := ((x - 0x20*lsb) | x) & msb
+		m |= haszero(x^('"'*lsb)) | haszero(x^('\\'*lsb))
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b) && plainByte[b[i]]; i++ {
+	}
+	return i
 }
 
-func (c *cursor) lit(s string) bool {
-	if len(c.b)-c.i >= len(s) && string(c.b[c.i:c.i+len(s)]) == s {
-		c.i += len(s)
-		return true
+// str reads the plain string (printable ASCII, no escapes) at i and returns
+// the index after its closing quote, or -1.
+func (d *Decoder) str(b []byte, i, idx int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
 	}
-	return false
+	j := plainEnd(b, i+1)
+	if j == len(b) || b[j] != '"' {
+		return -1
+	}
+	d.spans[idx] = span{i + 1, j, true}
+	d.present |= 1 << idx
+	return j + 1
 }
 
-// str reads a plain string (printable ASCII, no escapes) and returns its
-// span inside the quotes.
-func (c *cursor) str() (span, bool) {
-	if c.i >= len(c.b) || c.b[c.i] != '"' {
-		return span{}, false
-	}
-	start := c.i + 1
-	j := start
-	for j < len(c.b) && plainByte[c.b[j]] {
-		j++
-	}
-	if j == len(c.b) || c.b[j] != '"' {
-		return span{}, false
-	}
-	c.i = j + 1
-	return span{start, j, true}, true
-}
-
-// uint reads 1 to 18 digits without a leading zero (unless it is "0").
-func (c *cursor) uint() (int64, bool) {
-	start := c.i
+// uint reads 1 to 18 digits at i without a leading zero (unless it is "0"):
+// the value and the index after it, or -1.
+func uintAt(b []byte, i int) (int64, int) {
+	start := i
 	var n int64
-	for c.i < len(c.b) && c.i-start < 18 && c.b[c.i] >= '0' && c.b[c.i] <= '9' {
-		n = n*10 + int64(c.b[c.i]-'0')
-		c.i++
+	for ; i < len(b) && i-start < 18; i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			break
+		}
+		n = n*10 + int64(c)
 	}
-	if c.i == start || (c.b[start] == '0' && c.i > start+1) || (c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9') {
-		return 0, false
+	if i == start || (b[start] == '0' && i > start+1) || (i < len(b) && b[i]-'0' <= 9) {
+		return 0, -1
 	}
-	return n, true
+	return n, i
 }
 
 // fast scans data in the canonical layout into d.spans and e's numbers.
 func (d *Decoder) fast(data []byte, e *Event) bool {
-	c := cursor{b: data}
-	field := func(idx int) bool {
-		sp, ok := c.str()
-		if ok {
-			d.spans[idx] = sp
-			d.present |= 1 << idx
-		}
-		return ok
-	}
-	if !c.lit(`{"event_id":`) || !field(sEventID) || !c.lit(`,"time":`) || !field(sTime) || !c.lit(`,"tenant":`) || !field(sTenant) {
+	b := data
+	if !lit(b, 0, `{"event_id":`) {
 		return false
 	}
-	for _, f := range fastOptional1 {
-		if c.lit(f.lit) && !field(f.idx) {
-			return false
-		}
-	}
-	e.TaskDone = c.lit(`,"task_done":true`)
-	for _, f := range fastOptional2 {
-		if c.lit(f.lit) && !field(f.idx) {
-			return false
-		}
-	}
-	if c.lit(`,"latency_ms":`) {
-		n, ok := c.uint()
-		if !ok {
-			return false
-		}
-		e.LatencyMs = n
-	}
-	if !c.lit(`,"usage":{`) {
+	i := d.str(b, 12, sEventID)
+	if i < 0 || !lit(b, i, `,"time":`) {
 		return false
 	}
-	counts := [...]*int64{&e.Usage.InputTokens, &e.Usage.OutputTokens, &e.Usage.CacheReadTokens,
-		&e.Usage.CacheWriteTokens, &e.Usage.CacheWrite1hTokens, &e.Usage.ReasoningTokens}
-	first := true
-	for i, name := range fastUsage {
-		if !first {
-			name = fastUsageNext[i]
-		}
-		if !c.lit(name) {
-			continue
-		}
-		n, ok := c.uint()
-		if !ok {
+	if i = d.str(b, i+8, sTime); i < 0 || !lit(b, i, `,"tenant":`) {
+		return false
+	}
+	if i = d.str(b, i+10, sTenant); i < 0 {
+		return false
+	}
+	if lit(b, i, `,"task_id":`) {
+		if i = d.str(b, i+11, sTaskID); i < 0 {
 			return false
 		}
-		*counts[i] = n
-		first = false
 	}
-	if !c.lit(`}}`) || c.i != len(data) {
+	if lit(b, i, `,"task_type":`) {
+		if i = d.str(b, i+13, sTaskType); i < 0 {
+			return false
+		}
+	}
+	if lit(b, i, `,"task_done":`) && lit(b, i+13, `true`) {
+		e.TaskDone, i = true, i+17
+	}
+	if lit(b, i, `,"app":`) {
+		if i = d.str(b, i+7, sApp); i < 0 {
+			return false
+		}
+	}
+	if lit(b, i, `,"provider":`) {
+		if i = d.str(b, i+12, sProvider); i < 0 {
+			return false
+		}
+	}
+	if lit(b, i, `,"model":`) {
+		if i = d.str(b, i+9, sModel); i < 0 {
+			return false
+		}
+	}
+	if lit(b, i, `,"operation":`) {
+		if i = d.str(b, i+13, sOperation); i < 0 {
+			return false
+		}
+	}
+	if lit(b, i, `,"status":`) {
+		if i = d.str(b, i+10, sStatus); i < 0 {
+			return false
+		}
+	}
+	if lit(b, i, `,"latency_ms":`) {
+		if e.LatencyMs, i = uintAt(b, i+14); i < 0 {
+			return false
+		}
+	}
+	if !lit(b, i, `,"usage":{`) {
+		return false
+	}
+	i += 10
+	// The counts, each optional, in order, a comma before all but the
+	// first. The names are compared in pieces of at most 16 bytes: the
+	// compiler compares such constants in place.
+	u := &e.Usage
+	if lit(b, i, `"input_tokens":`) {
+		if u.InputTokens, i = uintAt(b, i+15); i < 0 {
+			return false
+		}
+	}
+	// next is where the count's name begins: after a comma unless no count
+	// came before it.
+	next := func() int {
+		if i == len(b) || b[i] != ',' {
+			if b[i-1] == '{' {
+				return i
+			}
+			return -1
+		}
+		return i + 1
+	}
+	if j := next(); j >= 0 && lit(b, j, `"output_tokens":`) {
+		if u.OutputTokens, i = uintAt(b, j+16); i < 0 {
+			return false
+		}
+	}
+	if j := next(); j >= 0 && lit(b, j, `"cache_`) {
+		if lit(b, j+7, `read_tokens":`) {
+			if u.CacheReadTokens, i = uintAt(b, j+20); i < 0 {
+				return false
+			}
+			j = next()
+		}
+		if j >= 0 && lit(b, j, `"cache_write_tok`) && lit(b, j+16, `ens":`) {
+			if u.CacheWriteTokens, i = uintAt(b, j+21); i < 0 {
+				return false
+			}
+			j = next()
+		}
+		if j >= 0 && lit(b, j, `"cache_write_1h_`) && lit(b, j+16, `tokens":`) {
+			if u.CacheWrite1hTokens, i = uintAt(b, j+24); i < 0 {
+				return false
+			}
+		}
+	}
+	if j := next(); j >= 0 && lit(b, j, `"reasoning_`) && lit(b, j+11, `tokens":`) {
+		if u.ReasoningTokens, i = uintAt(b, j+19); i < 0 {
+			return false
+		}
+	}
+	if !lit(b, i, `}}`) || i+2 != len(data) {
 		return false
 	}
 	if !d.Shared { // copy the strings out, as the general path does
