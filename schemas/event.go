@@ -139,15 +139,14 @@ func (e *Event) check(v *ValidationError) {
 	if len(e.Attributes) > MaxAttributes {
 		v.add("attributes", "at most %d keys, got %d", MaxAttributes, len(e.Attributes))
 	}
-	if len(e.Attributes) == 0 {
-		return
-	}
-	for k, val := range e.Attributes {
-		if len(k) == 0 || len(k) > MaxAttrKey {
-			v.add("attributes."+k, "key must be 1-%d chars", MaxAttrKey)
-		}
-		if len(val) > MaxAttrValue {
-			v.add("attributes."+k, "value longer than %d chars", MaxAttrValue)
+	if len(e.Attributes) > 0 { // most events have none: no map iteration for them
+		for k, val := range e.Attributes {
+			if len(k) == 0 || len(k) > MaxAttrKey {
+				v.add("attributes."+k, "key must be 1-%d chars", MaxAttrKey)
+			}
+			if len(val) > MaxAttrValue {
+				v.add("attributes."+k, "value longer than %d chars", MaxAttrValue)
+			}
 		}
 	}
 }

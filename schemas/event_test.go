@@ -194,6 +194,7 @@ func TestJSONSchemaMatchesDecoder(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(validEvent))
 	f.Add([]byte(`{"event_id":"\ud83d\ude00","usage":{"input_tokens":1e3}}`))
+	f.Add([]byte(`{"event_id":"e","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m","usage":{,"output_tokens":5}}`))
 	for i, ev := range []Event{
 		{EventID: "a", Time: time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC), Tenant: "t", Provider: "p", Model: "m"},
 		{EventID: "b", Time: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC), Tenant: "t", TaskID: "k", TaskType: "x", TaskDone: true,
@@ -348,6 +349,22 @@ func TestFastPathReadsEverySubsetOfTheCounts(t *testing.T) {
 		errGeneral := (&Decoder{noFast: true}).Decode(data, &general)
 		if fmt.Sprint(err) != fmt.Sprint(errGeneral) || !reflect.DeepEqual(fast, general) || fast.Usage != *u {
 			t.Fatalf("%s: fast %v %+v, general %v %+v, want %+v", data, err, fast.Usage, errGeneral, general.Usage, *u)
+		}
+	}
+}
+
+// A comma the fast path does not expect leaves the message to the general
+// parser, which refuses it: here, before the first count of usage.
+func TestFastPathLeavesAStrayCommaInUsageToTheGeneralParser(t *testing.T) {
+	for _, usage := range []string{`{,"output_tokens":5}`, `{,"reasoning_tokens":3}`, `{,"cache_read_tokens":1}`, `{,"input_tokens":1}`,
+		`{"input_tokens":1,,"output_tokens":1}`, `{"input_tokens":1,}`} {
+		data := []byte(`{"event_id":"e","time":"2025-06-01T12:00:00Z","tenant":"t","provider":"p","model":"m","usage":` + usage + `}`)
+		if (&Decoder{}).fast(data, &Event{}) {
+			t.Errorf("the fast path took %s", data)
+		}
+		var syntax *SyntaxError
+		if err := (&Decoder{}).Decode(data, &Event{}); !errors.As(err, &syntax) {
+			t.Errorf("%s: %v, want a syntax error", data, err)
 		}
 	}
 }

@@ -19,10 +19,10 @@ func lit(b []byte, i int, s string) bool {
 	return len(b)-i >= len(s) && string(b[i:i+len(s)]) == s
 }
 
-// Byte-wise tests on 8 bytes at once (SWAR): a high bit in each byte that
-// is zero (haszero) or below n (hasless). Bytes above the first such byte
-// may be marked wrongly (a borrow runs upward), so only the lowest mark is
-// used.
+// Byte-wise tests on 8 bytes at once (SWAR): haszero sets the high bit of
+// each zero byte, and plainEnd marks bytes below 0x20 the same way. Bytes
+// above the first marked one may be marked wrongly (a borrow runs upward),
+// so only the lowest mark is used.
 const (
 	lsb = 0x0101010101010101
 	msb = 0x8080808080808080
@@ -62,8 +62,8 @@ func (d *Decoder) str(b []byte, i, idx int) int {
 	return j + 1
 }
 
-// uint reads 1 to 18 digits at i without a leading zero (unless it is "0"):
-// the value and the index after it, or -1.
+// uintAt reads 1 to 18 digits at i without a leading zero (unless it is
+// "0"): the value and the index after it, or -1.
 func uintAt(b []byte, i int) (int64, int) {
 	start := i
 	var n int64
@@ -155,13 +155,13 @@ func (d *Decoder) fast(data []byte, e *Event) bool {
 	// next is where the count's name begins: after a comma unless no count
 	// came before it.
 	next := func() int {
-		if i == len(b) || b[i] != ',' {
-			if b[i-1] == '{' {
-				return i
-			}
-			return -1
+		switch {
+		case b[i-1] == '{':
+			return i
+		case i < len(b) && b[i] == ',':
+			return i + 1
 		}
-		return i + 1
+		return -1
 	}
 	if j := next(); j >= 0 && lit(b, j, `"output_tokens":`) {
 		if u.OutputTokens, i = uintAt(b, j+16); i < 0 {
