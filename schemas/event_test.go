@@ -231,24 +231,14 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func BenchmarkDecode(b *testing.B) {
-	data := []byte(`{"event_id":"01J9ZK3Q8R6W1M2N3P4Q5R6S7T","time":"2025-06-01T12:00:00.123Z","tenant":"acme","task_id":"run-7","task_type":"code-review","app":"reviewer","provider":"anthropic","model":"claude-sonnet-4-5","latency_ms":812,"usage":{"input_tokens":12000,"output_tokens":900,"cache_read_tokens":8000,"reasoning_tokens":300}}`)
-	var d Decoder
-	var e Event
-	b.ReportAllocs()
-	b.SetBytes(int64(len(data)))
-	for range b.N {
-		if err := d.Decode(data, &e); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkDecode(b *testing.B) { benchDecode(b, &Decoder{}) }
 
 // BenchmarkDecodeShared is BenchmarkDecode as the aggregator decodes: the
 // strings share the message's bytes.
-func BenchmarkDecodeShared(b *testing.B) {
+func BenchmarkDecodeShared(b *testing.B) { benchDecode(b, &Decoder{Shared: true}) }
+
+func benchDecode(b *testing.B, d *Decoder) {
 	data := []byte(`{"event_id":"01J9ZK3Q8R6W1M2N3P4Q5R6S7T","time":"2025-06-01T12:00:00.123Z","tenant":"acme","task_id":"run-7","task_type":"code-review","app":"reviewer","provider":"anthropic","model":"claude-sonnet-4-5","latency_ms":812,"usage":{"input_tokens":12000,"output_tokens":900,"cache_read_tokens":8000,"reasoning_tokens":300}}`)
-	d := Decoder{Shared: true}
 	var e Event
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
