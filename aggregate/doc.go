@@ -135,8 +135,9 @@
 //   - a 512 KiB Bloom filter of stored keys per partition;
 //   - at most 100,000 16-byte hashes of evicted tasks per partition; past
 //     that, a window loads every task not in memory by key;
-//   - at most MaxDirty changed states per partition plus one flush in
-//     flight.
+//   - at most MaxDirty changed task and minute states and waiting late
+//     events per partition, with the day and month states the same events
+//     changed (at most twice as many), plus one flush in flight.
 //
 // Each partition is read from its leader's fetch responses (fetch.go), with
 // at most ten batches of 512 messages between the fetch and the partition,

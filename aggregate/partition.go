@@ -416,6 +416,22 @@ func (p *partition) pending() int {
 	return n
 }
 
+// pressure counts what forces a flush at MaxDirty: changed task and
+// minute states, events waiting for a stored state and dead letters. The
+// day and month states events change are left out. Each flush rewrites
+// the ones it finds changed, and at high cardinality nearly all of them
+// change between two flushes: counted, they made a backlog flush up to
+// twice as often, rewriting the same day and month rows each time.
+// Leaving them out keeps a flush bounded: an event that changes a day or
+// month state also changes its minute state or waits as a late event, so a
+// flush holds at most twice as many day and month states as minute states
+// and waiting events (plus, in a replay after a flush that landed in part,
+// the events that flush held), and an open window's states stay in memory
+// after their flush either way.
+func (p *partition) pressure() int {
+	return len(p.dirtyTasks) + len(p.usage[resMinute].dirty) + p.cold() + len(p.dlq)
+}
+
 // detach returns a copy of ev whose strings are its own: the decoder's
 // strings point into the message (Decoder.Shared), whose buffer the fetcher
 // reuses once its batch is processed.

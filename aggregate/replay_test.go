@@ -30,6 +30,7 @@ type memStore struct {
 	loadCalls      map[string]int // key loads (queries), by table
 	scans          int            // usage key scans (building the stored-keys filter)
 	wholeTaskLoads int            // task loads by window, not by key
+	rows           int            // rows written, rewrites included
 }
 
 // activePartition is partition 0 with the default configuration and
@@ -125,7 +126,9 @@ func (m *memStore) write(b *flushBatch) {
 	for _, d := range b.dlq {
 		m.dlq[d.msg.Offset]++
 	}
+	m.rows += b.tasks.Len()
 	for _, u := range b.usage {
+		m.rows += u.Cols.Len()
 		for i := range u.Cols.Len() {
 			r := u.Cols.Row(i)
 			k := usageKey{r.WindowStart.UnixMilli(), r.Tenant, r.App, r.TaskType, r.Provider, r.Model, r.Operation, r.Status}

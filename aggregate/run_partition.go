@@ -130,7 +130,7 @@ func (a *Aggregator) runPartition(gctx context.Context, gen *kafka.Generation, a
 					a.reportCatalogChange(p, log)
 				}
 				p.process(m)
-				if p.pending() >= a.cfg.MaxDirty && wait(gctx) { // backpressure
+				if p.pressure() >= a.cfg.MaxDirty && wait(gctx) { // backpressure
 					begin(gctx)
 				}
 			}

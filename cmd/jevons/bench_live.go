@@ -142,8 +142,10 @@ func (s *liveSink) Emit(ctx context.Context, ev *schemas.Event) error {
 		s.left--
 		return s.warm.Emit(ctx, ev)
 	}
-	cp := *ev // Validate applies the defaults: to a copy, as sending a copy did
-	if err := cp.Validate(); err != nil { // as emit.Emit does
+	// Validated as emit.Emit does; Validate applies the defaults, so to a
+	// copy, as sending a copy did.
+	cp := *ev
+	if err := cp.Validate(); err != nil {
 		return err
 	}
 	s.kept = append(s.kept, liveMessage{key: []byte(cp.Key()), value: schemas.AppendJSON(nil, &cp)})
