@@ -137,7 +137,8 @@
 //     that, a window loads every task not in memory by key;
 //   - at most MaxDirty changed task and minute states and waiting late
 //     events per partition, with the day and month states the same events
-//     changed (at most twice as many), plus one flush in flight.
+//     changed (a flush holds less than three times MaxDirty states), plus
+//     one flush in flight.
 //
 // Each partition is read from its leader's fetch responses (fetch.go), with
 // at most ten batches of 512 messages between the fetch and the partition,

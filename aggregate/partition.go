@@ -420,16 +420,19 @@ func (p *partition) pending() int {
 // minute states, events waiting for a stored state and dead letters. The
 // day and month states events change are left out. Each flush rewrites
 // the ones it finds changed, and at high cardinality nearly all of them
-// change between two flushes: counted, they made a backlog flush up to
-// twice as often, rewriting the same day and month rows each time.
-// Leaving them out keeps a flush bounded: an event that changes a day or
-// month state also changes its minute state or waits as a late event, so a
-// flush holds at most twice as many day and month states as minute states
-// and waiting events (plus, in a replay after a flush that landed in part,
-// the events that flush held), and an open window's states stay in memory
-// after their flush either way.
+// change between two flushes: counted, they made a backlog flush more
+// often, rewriting the same day and month rows each time. An event that
+// changes a day or month state also changes its minute state or waits as
+// a late event, so a flush holds at most twice as many of them as what is
+// counted. Not so in a replay after a flush that landed in part (its
+// minute rows in, its day rows not): the replayed events change day and
+// month states and find their minute states holding them already, and a
+// crash at each such flush would make every next one larger. So day and
+// month states count at half when they are more than twice the rest: a
+// flush holds less than three times MaxDirty states, however it came.
 func (p *partition) pressure() int {
-	return len(p.dirtyTasks) + len(p.usage[resMinute].dirty) + p.cold() + len(p.dlq)
+	n := len(p.dirtyTasks) + len(p.usage[resMinute].dirty) + p.cold() + len(p.dlq)
+	return max(n, (len(p.usage[resDay].dirty)+len(p.usage[resMonth].dirty))/2)
 }
 
 // detach returns a copy of ev whose strings are its own: the decoder's
