@@ -29,7 +29,7 @@ type Config struct {
 	MaxStaleness    time.Duration // wall time a counted event may wait to reach ClickHouse (freshness target), default 5s
 	FlushInterval   time.Duration // if set, wall time between flushes at most; default 0: adapt to MaxStaleness
 	IdleFlush       time.Duration // wall time after which an idle partition flushes, default 10s
-	MaxDirty        int           // changed task and minute states per partition that force a flush, default 20,000 (see partition.pressure)
+	MaxDirty        int           // changed task and minute states, waiting late events and dead letters per partition that force a flush, default 20,000 (see partition.pressure)
 	MemoryLimit     int64         // soft limit of the resident set in bytes (0: none), default 384 MiB; see runtimeMemoryLimit
 	ShutdownTimeout time.Duration // wall time for the final flush, default 30s
 	SessionTimeout  time.Duration // consumer group session, default 10s

@@ -135,10 +135,10 @@
 //   - a 512 KiB Bloom filter of stored keys per partition;
 //   - at most 100,000 16-byte hashes of evicted tasks per partition; past
 //     that, a window loads every task not in memory by key;
-//   - at most MaxDirty changed task and minute states and waiting late
-//     events per partition, with the day and month states the same events
-//     changed (a flush holds less than three times MaxDirty states), plus
-//     one flush in flight.
+//   - about MaxDirty changed task and minute states, waiting late events
+//     and dead letters per partition, with the day and month states the
+//     same events changed (a flush holds at most 3*MaxDirty+2 states; see
+//     partition.pressure), plus one flush in flight.
 //
 // Each partition is read from its leader's fetch responses (fetch.go), with
 // at most ten batches of 512 messages between the fetch and the partition,

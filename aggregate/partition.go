@@ -427,9 +427,12 @@ func (p *partition) pending() int {
 // counted. Not so in a replay after a flush that landed in part (its
 // minute rows in, its day rows not): the replayed events change day and
 // month states and find their minute states holding them already, and a
-// crash at each such flush would make every next one larger. So day and
-// month states count at half when they are more than twice the rest: a
-// flush holds less than three times MaxDirty states, however it came.
+// crash at each such flush would make every next one larger. So when day
+// and month states are more than twice the rest, half their number counts
+// instead. Before the event that reaches MaxDirty, the rest is below it and
+// day and month states below twice it; that event adds at most four states
+// (a task, and a minute, a day and a month state, each changed or waiting),
+// so a flush holds at most 3*MaxDirty+2 states, however it came.
 func (p *partition) pressure() int {
 	n := len(p.dirtyTasks) + len(p.usage[resMinute].dirty) + p.cold() + len(p.dlq)
 	return max(n, (len(p.usage[resDay].dirty)+len(p.usage[resMonth].dirty))/2)
