@@ -18,7 +18,8 @@ import (
 // order, in chunks that are each one produce request (so one chunk lands
 // whole or not at all, and chunks land in order); after a failed or
 // uncertain write the owner reads back the highest source offset that
-// landed and sends only what is above it.
+// landed and sends only what is above it. So does a new owner before its
+// first write: the previous owner's last flush may still be landing.
 
 // Sizes of a dead letter. A broker refuses a record batch above the
 // topic's max.message.bytes (1 MiB by default), so a larger message is

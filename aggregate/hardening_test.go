@@ -236,6 +236,48 @@ func TestKillNineWhileSendingBadMessagesKeepsTheDLQExact(t *testing.T) {
 	a.stop()
 }
 
+// A new owner reads the DLQ's tail when it takes a partition, but the
+// previous owner may still be making its last flush durable (it flushes
+// on losing the partition, and a broker or ClickHouse outage can stretch
+// that past the rebalance), so its dead letters can land after that read.
+// Here the previous owner's dead letter of the next offset lands after the
+// owner caught up; the owner then dead-letters the same message, and reads
+// the DLQ back before that first write: the DLQ holds it once.
+func TestADeadLetterThatLandsAfterTheTakeoverIsNotWrittenAgain(t *testing.T) {
+	e := newEnv(t, 1, false)
+	truth := e.loadgen("--events", "2000", "--seed", "151")
+	a := e.start()
+	e.waitCaughtUp(2 * time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ends, err := progress.EndOffsets(ctx, nil, []string{e.kafka}, e.topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := kafka.Message{Value: []byte("{not json")}
+	late := kafka.Message{Value: bad.Value, Headers: []kafka.Header{{Key: "jevons-reason", Value: []byte("malformed JSON")},
+		{Key: "jevons-src-topic", Value: []byte(e.topic)}, {Key: "jevons-src-partition", Value: []byte("0")},
+		{Key: "jevons-src-offset", Value: []byte(strconv.FormatInt(ends[0], 10))}}}
+	w := &kafka.Writer{Addr: kafka.TCP(e.kafka), Topic: e.topic + ".dlq", RequiredAcks: kafka.RequireAll,
+		Transport: &kafka.Transport{DialTimeout: 10 * time.Second}} // the DLQ has one partition, as the topic
+	err = w.WriteMessages(ctx, late)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write(bad)
+	if after, err := progress.EndOffsets(ctx, nil, []string{e.kafka}, e.topic); err != nil || after[0] != ends[0]+1 {
+		t.Fatalf("the bad message is not at offset %d: end offsets %v, %v", ends[0], after, err)
+	}
+	e.waitCaughtUp(2 * time.Minute)
+	if n := a.outcomes()["dead_lettered"]; n != 1 {
+		t.Fatalf("%d messages dead-lettered, want the bad one", n)
+	}
+	e.verify(truth)
+	e.dlqExact(1)
+	a.stop()
+}
+
 // Two aggregators rebalance while ClickHouse is frozen (SIGSTOP) for longer
 // than the session timeout: one leaves (SIGTERM) while the server sleeps,
 // its final flush waits for the server, the rebalance waits for the final

@@ -65,7 +65,7 @@ type partition struct {
 	next           int64 // next offset to process
 	flushedThrough int64 // below: inside stored rows (from the checkpoint)
 	dlqThrough     int64 // at or below: already in the dead-letter topic
-	dlqRecheck     bool  // a dead-letter write failed: what landed is read back before the next
+	dlqRecheck     bool  // the DLQ is read back before the next write: after a failed write, and before an owner's first
 	active         bool  // stored open windows loaded
 
 	catalog       string         // fingerprint of the catalog this owner prices with

@@ -229,6 +229,11 @@ func (a *Aggregator) restore(ctx context.Context, p *partition, as kafka.Partiti
 		p.dlqThrough = n
 		return err
 	})
+	// The previous owner may still be making its last flush durable: it
+	// flushes on losing the partition, and a broker or ClickHouse outage
+	// can stretch that past the rebalance, so its dead letters can land
+	// after the read above. The first write reads the DLQ back again.
+	p.dlqRecheck = true
 	return start, err
 }
 
