@@ -142,13 +142,12 @@ func (s *liveSink) Emit(ctx context.Context, ev *schemas.Event) error {
 		s.left--
 		return s.warm.Emit(ctx, ev)
 	}
-	// Validated as emit.Emit does; Validate applies the defaults, so to a
-	// copy, as sending a copy did.
-	cp := *ev
-	if err := cp.Validate(); err != nil {
+	cp := *ev // encoding applies the defaults: to a copy, as sending a copy did
+	key, value, err := emit.Encode(&cp)
+	if err != nil {
 		return err
 	}
-	s.kept = append(s.kept, liveMessage{key: []byte(cp.Key()), value: schemas.AppendJSON(nil, &cp)})
+	s.kept = append(s.kept, liveMessage{key, value})
 	return nil
 }
 

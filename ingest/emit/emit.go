@@ -190,12 +190,21 @@ func New(cfg Config, log *zap.Logger) (*Emitter, error) {
 // blocks unless BlockTimeout is set; a full queue drops the event and
 // returns ErrQueueFull.
 func (e *Emitter) Emit(ctx context.Context, ev *schemas.Event) error {
-	if err := ev.Validate(); err != nil {
+	key, value, err := Encode(ev)
+	if err != nil {
 		e.rejected.Add(1)
 		return err
 	}
-	msg := kafka.Message{Key: []byte(ev.Key()), Value: schemas.AppendJSON(make([]byte, 0, 512), ev)}
-	return e.enqueue(ctx, msg)
+	return e.enqueue(ctx, kafka.Message{Key: key, Value: value})
+}
+
+// Encode validates the event, applies its defaults and returns the key and
+// value Emit sends for it.
+func Encode(ev *schemas.Event) (key, value []byte, err error) {
+	if err := ev.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return []byte(ev.Key()), schemas.AppendJSON(make([]byte, 0, 512), ev), nil
 }
 
 // EmitRaw queues an already encoded message as it is, without validation.
