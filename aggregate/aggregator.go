@@ -151,6 +151,9 @@ func (a *Aggregator) Run(ctx context.Context) (err error) {
 			return srv.Shutdown(sctx)
 		})
 	}
+	if a.cfg.MemoryLimit > 0 {
+		g.Go(func() error { watchGC(gctx, a.log, a.cfg.MemoryLimit, gcWatchEvery); return nil })
+	}
 	g.Go(func() error { return a.consume(gctx) })
 	err = g.Wait()
 	a.log.Info("stopped", zap.Error(err))

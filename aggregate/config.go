@@ -30,7 +30,7 @@ type Config struct {
 	FlushInterval   time.Duration // if set, wall time between flushes at most; default 0: adapt to MaxStaleness
 	IdleFlush       time.Duration // wall time after which an idle partition flushes, default 10s
 	MaxDirty        int           // changed task and minute states, waiting late events and dead letters per partition that force a flush, default 20,000 (see partition.pressure)
-	MemoryLimit     int64         // soft limit of the resident set in bytes (0: none), default 384 MiB; see runtimeMemoryLimit
+	MemoryLimit     int64         // soft limit of the resident set in bytes (0: none), default 512 MiB; see runtimeMemoryLimit
 	ShutdownTimeout time.Duration // wall time for the final flush, default 30s
 	SessionTimeout  time.Duration // consumer group session, default 10s
 
@@ -56,7 +56,7 @@ func DefaultConfig() Config {
 		Brokers: []string{"127.0.0.1:9092"}, Topic: emit.DefaultTopic, Group: "jevons-aggregate",
 		Window: time.Minute, TaskWindow: time.Hour, AllowedLateness: 2 * time.Minute,
 		CorrectionHorizon: 35 * 24 * time.Hour, MaxFuture: 5 * time.Minute, DedupHorizon: 10 * time.Minute, DedupMaxEntries: 200_000,
-		MaxStaleness: 5 * time.Second, IdleFlush: 10 * time.Second, MaxDirty: 20_000, MemoryLimit: 384 << 20,
+		MaxStaleness: 5 * time.Second, IdleFlush: 10 * time.Second, MaxDirty: 20_000, MemoryLimit: 512 << 20,
 		ShutdownTimeout: 30 * time.Second, SessionTimeout: 10 * time.Second,
 		ClickHouse: sink.DefaultConfig(),
 	}

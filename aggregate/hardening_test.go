@@ -507,7 +507,7 @@ func (a *aggregator) catalogFingerprint() string {
 // default has it.
 func TestTheCollectorRunsAtTheMemoryLimit(t *testing.T) {
 	e := newEnv(t, 1, false)
-	limit := float64(384<<20 - 32<<20) // the default, less the room kept for the binary (at most 32 MiB)
+	limit := float64(512<<20 - 32<<20) // the default, less the room kept for the binary (at most 32 MiB)
 	const huge = 1 << 30               // MiB: a PiB, above any machine's memory here
 	for _, tc := range []struct {
 		name, gogc, gomemlimit string

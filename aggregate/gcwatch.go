@@ -1,0 +1,92 @@
+package aggregate
+
+import (
+	"context"
+	"runtime/debug"
+	rtmetrics "runtime/metrics"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The collector's pressure: under the soft memory limit the collector runs
+// as the heap nears it, so its CPU grows with how little of the limit the
+// live heap leaves free. A live heap that fills most of the limit (many
+// partitions of high-cardinality states, large flushes in flight) makes it
+// collect after every few megabytes allocated, and it can take half the
+// aggregator's CPU (Go caps it there) while nothing else looks wrong. The
+// watch reads the runtime's own accounting each gcWatchEvery and warns,
+// at most once per gcWarnEvery, naming the remedy.
+const (
+	gcWatchEvery = time.Minute
+	gcWarnEvery  = 10 * time.Minute
+	// gcWarnShare is the collector's share of the aggregator's CPU above
+	// which the watch warns (about a tenth when the limit leaves room).
+	gcWarnShare = 0.3
+)
+
+// gcSample is the runtime's cumulative CPU accounting and the live heap.
+type gcSample struct {
+	gc, total, idle float64 // CPU-seconds
+	live            uint64  // bytes
+}
+
+var gcSampleNames = []string{"/cpu/classes/gc/total:cpu-seconds", "/cpu/classes/total:cpu-seconds",
+	"/cpu/classes/idle:cpu-seconds", "/gc/heap/live:bytes"}
+
+func readGCSample() gcSample {
+	s := make([]rtmetrics.Sample, len(gcSampleNames))
+	for i, n := range gcSampleNames {
+		s[i].Name = n
+	}
+	rtmetrics.Read(s)
+	f := func(i int) float64 {
+		if s[i].Value.Kind() != rtmetrics.KindFloat64 {
+			return 0
+		}
+		return s[i].Value.Float64()
+	}
+	var live uint64
+	if s[3].Value.Kind() == rtmetrics.KindUint64 {
+		live = s[3].Value.Uint64()
+	}
+	return gcSample{gc: f(0), total: f(1), idle: f(2), live: live}
+}
+
+// gcShare is the collector's share of the CPU the process used between two
+// samples (its idle time left out), or 0 when it used none.
+func gcShare(prev, cur gcSample) float64 {
+	used := (cur.total - cur.idle) - (prev.total - prev.idle)
+	if used <= 0 {
+		return 0
+	}
+	return (cur.gc - prev.gc) / used
+}
+
+// watchGC warns while the collector takes more than gcWarnShare of the
+// CPU, sampling every period (gcWatchEvery), until ctx ends. memoryLimit is
+// --memory-limit-mib's.
+func watchGC(ctx context.Context, log *zap.Logger, memoryLimit int64, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	prev, warned := readGCSample(), time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			cur := readGCSample()
+			share := gcShare(prev, cur)
+			prev = cur
+			if share < gcWarnShare || (!warned.IsZero() && now.Sub(warned) < gcWarnEvery) {
+				continue
+			}
+			warned = now
+			log.Warn("the garbage collector takes a large share of the aggregator's CPU: the live heap fills most of the memory limit; "+
+				"raise --memory-limit-mib (memory buys CPU), or lower --max-dirty or the partitions each process owns",
+				zap.Float64("gc_cpu_share", share), zap.Uint64("live_heap_mib", cur.live>>20),
+				zap.Int64("memory_limit_mib", memoryLimit>>20), zap.Int64("runtime_limit_mib", debug.SetMemoryLimit(-1)>>20),
+				zap.Duration("over", every))
+		}
+	}
+}
