@@ -151,7 +151,7 @@ func (a *Aggregator) Run(ctx context.Context) (err error) {
 			return srv.Shutdown(sctx)
 		})
 	}
-	if a.cfg.MemoryLimit > 0 {
+	if a.cfg.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" { // the flag's limit is in force
 		g.Go(func() error { watchGC(gctx, a.log, a.cfg.MemoryLimit, gcWatchEvery); return nil })
 	}
 	g.Go(func() error { return a.consume(gctx) })

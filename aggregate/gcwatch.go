@@ -21,18 +21,24 @@ const (
 	gcWatchEvery = time.Minute
 	gcWarnEvery  = 10 * time.Minute
 	// gcWarnShare is the collector's share of the aggregator's CPU above
-	// which the watch warns (about a tenth when the limit leaves room).
-	gcWarnShare = 0.3
+	// which the watch warns. Under the memory limit Go caps the collector
+	// at half the CPU: a share near that is a heap at the limit. With room
+	// under the limit the share is a tenth or two.
+	gcWarnShare = 0.4
 )
 
-// gcSample is the runtime's cumulative CPU accounting and the live heap.
+// gcSample is the runtime's cumulative CPU accounting (updated as each
+// collection ends) and the live heap.
 type gcSample struct {
-	gc, total, idle float64 // CPU-seconds
-	live            uint64  // bytes
+	// gc includes markIdle: marking on processors that had nothing else
+	// to run, which costs the program nothing, so the share leaves it out
+	// (as the runtime's own GC CPU fraction and cap do).
+	gc, markIdle, total, idle float64 // CPU-seconds
+	live                      uint64  // bytes
 }
 
-var gcSampleNames = []string{"/cpu/classes/gc/total:cpu-seconds", "/cpu/classes/total:cpu-seconds",
-	"/cpu/classes/idle:cpu-seconds", "/gc/heap/live:bytes"}
+var gcSampleNames = []string{"/cpu/classes/gc/total:cpu-seconds", "/cpu/classes/gc/mark/idle:cpu-seconds",
+	"/cpu/classes/total:cpu-seconds", "/cpu/classes/idle:cpu-seconds", "/gc/heap/live:bytes"}
 
 func readGCSample() gcSample {
 	s := make([]rtmetrics.Sample, len(gcSampleNames))
@@ -47,25 +53,28 @@ func readGCSample() gcSample {
 		return s[i].Value.Float64()
 	}
 	var live uint64
-	if s[3].Value.Kind() == rtmetrics.KindUint64 {
-		live = s[3].Value.Uint64()
+	if s[4].Value.Kind() == rtmetrics.KindUint64 {
+		live = s[4].Value.Uint64()
 	}
-	return gcSample{gc: f(0), total: f(1), idle: f(2), live: live}
+	return gcSample{gc: f(0), markIdle: f(1), total: f(2), idle: f(3), live: live}
 }
 
 // gcShare is the collector's share of the CPU the process used between two
-// samples (its idle time left out), or 0 when it used none.
+// samples, idle time and idle marking left out; 0 when it used none (no
+// collection ended between them).
 func gcShare(prev, cur gcSample) float64 {
-	used := (cur.total - cur.idle) - (prev.total - prev.idle)
+	markIdle := cur.markIdle - prev.markIdle
+	used := (cur.total - cur.idle) - (prev.total - prev.idle) - markIdle
 	if used <= 0 {
 		return 0
 	}
-	return (cur.gc - prev.gc) / used
+	return (cur.gc - prev.gc - markIdle) / used
 }
 
 // watchGC warns while the collector takes more than gcWarnShare of the
 // CPU, sampling every period (gcWatchEvery), until ctx ends. memoryLimit is
-// --memory-limit-mib's.
+// --memory-limit-mib's, in force (Run does not start the watch under a
+// GOMEMLIMIT, which the flag does not change).
 func watchGC(ctx context.Context, log *zap.Logger, memoryLimit int64, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -83,10 +92,9 @@ func watchGC(ctx context.Context, log *zap.Logger, memoryLimit int64, every time
 			}
 			warned = now
 			log.Warn("the garbage collector takes a large share of the aggregator's CPU: the live heap fills most of the memory limit; "+
-				"raise --memory-limit-mib (memory buys CPU), or lower --max-dirty or the partitions each process owns",
+				"raise --memory-limit-mib within the memory the process can have (memory buys CPU), or lower --max-dirty or the partitions each process owns",
 				zap.Float64("gc_cpu_share", share), zap.Uint64("live_heap_mib", cur.live>>20),
-				zap.Int64("memory_limit_mib", memoryLimit>>20), zap.Int64("runtime_limit_mib", debug.SetMemoryLimit(-1)>>20),
-				zap.Duration("over", every))
+				zap.Int64("memory_limit_mib", memoryLimit>>20), zap.Int64("runtime_limit_mib", debug.SetMemoryLimit(-1)>>20))
 		}
 	}
 }

@@ -114,9 +114,11 @@ func newMetrics() *metrics {
 
 // gcCPU adds the Go runtime's estimate of the CPU its collector spends
 // (go_cpu_classes_gc_*_cpu_seconds_total; total: marking, assists and idle
-// marking) to the default Go metrics: about a quarter of the aggregator's
-// CPU under load, and the part memory buys back (--memory-limit-mib).
-var gcCPU = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/gc/`)}
+// marking) to the default Go metrics, with the runtime's total and idle
+// CPU (go_cpu_classes_total_cpu_seconds_total, go_cpu_classes_idle_...) to
+// put it against: the part of the aggregator's CPU that memory buys back
+// (--memory-limit-mib).
+var gcCPU = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/cpu/classes/(gc/|total:|idle:)`)}
 
 // published is what a partition has moved to the registry so far.
 type published struct {
